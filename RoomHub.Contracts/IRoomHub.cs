@@ -1,0 +1,26 @@
+namespace RoomHub.Contracts;
+
+/// <summary>
+/// The methods a client may invoke on the RoomHub hub at <see cref="RoomHubPaths.Hub"/>.
+/// A failed call raises a <c>HubException</c> whose message starts with one of the
+/// <see cref="RoomErrorCodes"/> followed by <c>": "</c> and a human-readable text.
+/// </summary>
+public interface IRoomHub
+{
+    /// <summary>Joins <paramref name="room"/>. Joining a room twice is harmless: messages arrive once.</summary>
+    /// <param name="room">The room name; see <see cref="RoomLimits"/> for the rules.</param>
+    Task Subscribe(string room);
+
+    /// <summary>Leaves <paramref name="room"/>. Leaving a room the connection is not in is harmless.</summary>
+    /// <param name="room">The room name.</param>
+    Task Unsubscribe(string room);
+
+    /// <summary>
+    /// Delivers <paramref name="message"/> to every member of <paramref name="roomId"/> on every server instance.
+    /// The sender need not be a member of the room.
+    /// </summary>
+    /// <param name="roomId">The room name.</param>
+    /// <param name="message">The message text, at most the configured limit in UTF-8 bytes (<see cref="RoomLimits.DefaultMaxMessageBytes"/> by default).</param>
+    /// <returns>The id the server gave the message; it is also the <see cref="RoomMessage.Id"/> every member receives.</returns>
+    Task<string> SendMessage(string roomId, string message);
+}

@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace RoomHub.Server.Internal;
+
+/// <summary>
+/// The one Redis connection of an instance, shared by the SignalR backplane, the health check and the stores,
+/// so that an instance holds a single multiplexer (one interactive and one subscriber socket).
+/// </summary>
+internal sealed class RedisConnection : IAsyncDisposable
+{
+    private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
+    private readonly ILogger<RedisConnection> _logger;
+
+    public RedisConnection(IOptions<RoomHubOptions> options, ILogger<RedisConnection> logger)
+    {
+        _logger = logger;
+        var settings = options.Value;
+        Prefix = settings.ChannelPrefix;
+        Configuration = RedisUrl.Parse(settings.Redis ?? throw new InvalidOperationException("Redis is not configured."));
+        Configuration.ChannelPrefix = RedisChannel.Literal(settings.ChannelPrefix + ":");
+        _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
+    }
+
+    public ConfigurationOptions Configuration { get; }
+
+    /// <summary>The prefix of every key and channel this instance uses.</summary>
+    public string Prefix { get; }
+
+    public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
+
+    private async Task<IConnectionMultiplexer> ConnectAsync()
+    {
+        var endpoints = string.Join(",", Configuration.EndPoints);
+        RedisLog.Connecting(_logger, endpoints);
+        var multiplexer = await ConnectionMultiplexer.ConnectAsync(Configuration).ConfigureAwait(false);
+        multiplexer.ConnectionFailed += (_, e) => RedisLog.ConnectionFailed(_logger, e.EndPoint?.ToString(), e.FailureType, e.Exception);
+        multiplexer.ConnectionRestored += (_, e) => RedisLog.ConnectionRestored(_logger, e.EndPoint?.ToString());
+        if (!multiplexer.IsConnected)
+        {
+            RedisLog.NotYetConnected(_logger, endpoints);
+        }
+
+        return multiplexer;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection.IsValueCreated)
+        {
+            try
+            {
+                var multiplexer = await _connection.Value.ConfigureAwait(false);
+                await multiplexer.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
+            {
+                // Shutting down: a connection that never came up has nothing to release.
+            }
+        }
+    }
+}
+
+internal static partial class RedisLog
+{
+    [LoggerMessage(1001, LogLevel.Information, "Connecting to Redis at {Endpoints}.")]
+    public static partial void Connecting(ILogger logger, string endpoints);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Redis at {Endpoints} is not reachable yet; retrying in the background.")]
+    public static partial void NotYetConnected(ILogger logger, string endpoints);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Lost the Redis connection to {Endpoint} ({FailureType}).")]
+    public static partial void ConnectionFailed(ILogger logger, string? endpoint, ConnectionFailureType failureType, Exception? exception);
+
+    [LoggerMessage(1004, LogLevel.Information, "Redis connection to {Endpoint} restored.")]
+    public static partial void ConnectionRestored(ILogger logger, string? endpoint);
+}

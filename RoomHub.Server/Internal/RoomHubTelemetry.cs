@@ -1,0 +1,27 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace RoomHub.Server.Internal;
+
+/// <summary>The owner of RoomHub's activity source and meter; every instrument is created here.</summary>
+internal sealed class RoomHubTelemetry : IDisposable
+{
+    public const string Name = "RoomHub";
+
+    private readonly Meter _meter;
+
+    public RoomHubTelemetry(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(Name);
+        MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted and published to a room.");
+        MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Messages refused, by error code.");
+    }
+
+    public static ActivitySource ActivitySource { get; } = new(Name);
+
+    public Counter<long> MessagesPublished { get; }
+
+    public Counter<long> MessagesRejected { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

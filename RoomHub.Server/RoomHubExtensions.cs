@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using RoomHub.Contracts;
+using RoomHub.Server.Internal;
+
+namespace RoomHub.Server;
+
+/// <summary>Wires RoomHub into an ASP.NET Core application.</summary>
+public static class RoomHubExtensions
+{
+    private const string LiveTag = "live";
+
+    /// <summary>
+    /// Adds the RoomHub services: options, the room core, SignalR (JSON and MessagePack), the Redis backplane when
+    /// Redis is configured, OpenTelemetry and health checks. Also chooses the listening port from <c>PORT</c> /
+    /// <c>WS_PORT</c> (default 8080) when no URL is configured.
+    /// </summary>
+    public static WebApplicationBuilder AddRoomHub(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        var services = builder.Services;
+
+        if (ListenAddress.Resolve(configuration) is { } url)
+        {
+            builder.WebHost.UseUrls(url);
+        }
+
+        services.AddOptions<RoomHubOptions>()
+            .Bind(configuration.GetSection(RoomHubOptions.SectionName))
+            .PostConfigure(options => options.Redis = ResolveRedis(configuration))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RoomHubOptions>, RoomHubOptionsValidator>();
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<RoomHubTelemetry>();
+        services.AddSingleton<MessageIdGenerator>();
+        services.AddSingleton<RoomRules>();
+        services.AddSingleton<RoomCore>();
+
+        var signalR = services.AddSignalR().AddMessagePackProtocol();
+        services.AddOptions<HubOptions>()
+            .Configure<IOptions<RoomHubOptions>>((hub, roomHub) => hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize);
+
+        var health = services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+
+        if (!string.IsNullOrWhiteSpace(ResolveRedis(configuration)))
+        {
+            services.AddSingleton<RedisConnection>();
+            signalR.AddStackExchangeRedis();
+            services.AddOptions<RedisOptions>().Configure<RedisConnection>((redis, connection) =>
+            {
+                redis.Configuration = connection.Configuration;
+                redis.ConnectionFactory = async _ => await connection.GetAsync().ConfigureAwait(false);
+            });
+            health.AddCheck<RedisHealthCheck>("redis");
+        }
+
+        AddTelemetry(builder);
+        return builder;
+    }
+
+    /// <summary>Maps the hub at <see cref="RoomHubPaths.Hub"/> and the health endpoints <c>/alive</c> and <c>/health</c>.</summary>
+    public static WebApplication MapRoomHub(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+
+        app.UseWebSockets();
+        app.MapHub<RoomsHub>(RoomHubPaths.Hub);
+        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag) });
+        app.MapHealthChecks("/health");
+        return app;
+    }
+
+    private static string? ResolveRedis(IConfiguration configuration)
+    {
+        var configured = configuration[$"{RoomHubOptions.SectionName}:{nameof(RoomHubOptions.Redis)}"];
+        return string.IsNullOrWhiteSpace(configured) ? configuration["REDIS_URL"] : configured;
+    }
+
+    private static void AddTelemetry(WebApplicationBuilder builder)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("roomhub"))
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter(RoomHubTelemetry.Name))
+            .WithTracing(tracing => tracing
+                .AddAspNetCoreInstrumentation()
+                .AddSource(RoomHubTelemetry.Name, "Microsoft.AspNetCore.SignalR.Server"));
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            otel.UseOtlpExporter();
+        }
+    }
+}
