@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace RoomHub.Tests.Infrastructure;
+
+/// <summary>
+/// A real <c>redis-server</c> process on a free loopback port, with no persistence. <see cref="Shared"/> is started
+/// once for the whole run (tests keep apart through unique channel prefixes); tests that kill Redis start their own.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private static readonly Lazy<Task<RedisServer>> SharedServer = new(async () =>
+    {
+        var server = new RedisServer();
+        await server.StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+        return server;
+    });
+
+    private Process? _process;
+
+    public RedisServer()
+    {
+        Port = FreePort.Next();
+    }
+
+    public static Task<RedisServer> Shared => SharedServer.Value;
+
+    public int Port { get; }
+
+    public string Url => $"redis://127.0.0.1:{Port}";
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    public async Task StartAsync()
+    {
+        var executable = RequiredTool.Find("redis-server", "sudo apt-get install -y redis-server");
+        var info = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        await Poll.UntilAsync(PingAsync, $"redis-server on port {Port} to answer PING", TimeSpan.FromSeconds(20));
+    }
+
+    /// <summary>Ends the process at once (SIGKILL), as a crash would.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+        }
+    }
+
+    public async Task<bool> PingAsync()
+    {
+        if (_process is { HasExited: true })
+        {
+            throw new InvalidOperationException($"redis-server exited with code {_process.ExitCode}.");
+        }
+
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", Port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray());
+            var buffer = new byte[16];
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
+            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        _process?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

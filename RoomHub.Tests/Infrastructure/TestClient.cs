@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Contracts;
+
+namespace RoomHub.Tests.Infrastructure;
+
+/// <summary>A real <see cref="HubConnection"/> to a RoomHub instance that records every message it receives.</summary>
+public sealed class TestClient : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<RoomMessage> _received = new();
+
+    private TestClient(HubConnection connection)
+    {
+        Connection = connection;
+        connection.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), message => _received.Enqueue(message));
+    }
+
+    public HubConnection Connection { get; }
+
+    public IReadOnlyList<RoomMessage> Received => _received.ToArray();
+
+    public static async Task<TestClient> ConnectAsync(RoomHubInstance instance, bool messagePack = false)
+    {
+        var builder = new HubConnectionBuilder().WithUrl(instance.HubUrl);
+        if (messagePack)
+        {
+            builder.AddMessagePackProtocol();
+        }
+
+        var client = new TestClient(builder.Build());
+        await client.Connection.StartAsync();
+        return client;
+    }
+
+    public Task SubscribeAsync(string room) => Connection.InvokeAsync(nameof(IRoomHub.Subscribe), room);
+
+    public Task UnsubscribeAsync(string room) => Connection.InvokeAsync(nameof(IRoomHub.Unsubscribe), room);
+
+    public Task<string> SendAsync(string room, string message) => Connection.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, message);
+
+    public async Task<RoomMessage> WaitForAsync(Func<RoomMessage, bool> match, string what, TimeSpan? timeout = null)
+    {
+        RoomMessage? found = null;
+        await Poll.UntilAsync(() => (found = _received.FirstOrDefault(match)) is not null, what, timeout);
+        return found!;
+    }
+
+    public Task WaitForCountAsync(string room, int count, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(() => _received.Count(m => m.Room == room) >= count, $"{count} messages in {room}", timeout);
+
+    public async ValueTask DisposeAsync() => await Connection.DisposeAsync();
+}
+
+public static class Rooms
+{
+    public static string Unique(string name = "room") => $"{name}-{Guid.NewGuid():N}";
+}

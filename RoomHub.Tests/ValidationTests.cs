@@ -1,0 +1,123 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using RoomHub.Contracts;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests;
+
+public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+{
+    private RoomHubCluster Cluster => fixture.Cluster;
+
+    public static TheoryData<string?, string> BadRooms => new()
+    {
+        { null, "A room name is required" },
+        { "", "A room name is required" },
+        { new string('r', RoomLimits.MaxRoomNameLength + 1), "at most 128 characters" },
+        { "tab\there", "control characters" },
+        { "new\nline", "control characters" },
+        { "nul\0", "control characters" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRooms))]
+    public async Task BadRoomNameIsRefusedOnEveryMethodAndTheConnectionStaysUsable(string? room, string expected)
+    {
+        await using var client = await TestClient.ConnectAsync(Cluster[0]);
+
+        foreach (var call in new Func<Task>[] { () => client.SubscribeAsync(room!), () => client.UnsubscribeAsync(room!), () => client.SendAsync(room!, "hi") })
+        {
+            var error = await Assert.ThrowsAsync<HubException>(call);
+            Assert.Contains(RoomErrorCodes.InvalidRoom + ": ", error.Message, StringComparison.Ordinal);
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
+
+        await AssertStillUsableAsync(client);
+    }
+
+    [Fact]
+    public async Task RoomNameOfExactlyTheLimitIsAccepted()
+    {
+        var room = Rooms.Unique()[..20] + new string('x', RoomLimits.MaxRoomNameLength - 20);
+        await using var client = await TestClient.ConnectAsync(Cluster[1]);
+        await client.SubscribeAsync(room);
+
+        var id = await client.SendAsync(room, "fits");
+
+        await client.WaitForAsync(m => m.Id == id, "the message in a 128-character room");
+    }
+
+    [Fact]
+    public async Task NullMessageIsRefused()
+    {
+        await using var client = await TestClient.ConnectAsync(Cluster[0]);
+
+        var error = await Assert.ThrowsAsync<HubException>(() => client.SendAsync(Rooms.Unique(), null!));
+
+        Assert.Contains(RoomErrorCodes.InvalidMessage + ": ", error.Message, StringComparison.Ordinal);
+        await AssertStillUsableAsync(client);
+    }
+
+    [Fact]
+    public async Task MessageOfExactlyTheLimitIsDeliveredAndOneByteMoreIsRefused()
+    {
+        var room = Rooms.Unique();
+        await using var sender = await TestClient.ConnectAsync(Cluster[0]);
+        await using var receiver = await TestClient.ConnectAsync(Cluster[1]);
+        await receiver.SubscribeAsync(room);
+
+        // 'é' is two bytes of UTF-8: the limit counts bytes, not characters.
+        var atLimit = new string('é', RoomLimits.DefaultMaxMessageBytes / 2);
+        var id = await sender.SendAsync(room, atLimit);
+        Assert.Equal(atLimit, (await receiver.WaitForAsync(m => m.Id == id, "the message at the limit")).Message);
+
+        var error = await Assert.ThrowsAsync<HubException>(() => sender.SendAsync(room, atLimit + "x"));
+        Assert.Contains(RoomErrorCodes.MessageTooLarge + ": ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("65537", error.Message, StringComparison.Ordinal);
+        await AssertStillUsableAsync(sender);
+    }
+
+    [Fact]
+    public async Task FrameBeyondTheTransportLimitClosesOnlyThatConnection()
+    {
+        var room = Rooms.Unique();
+        await using var bystander = await TestClient.ConnectAsync(Cluster[0]);
+        await bystander.SubscribeAsync(room);
+        await using var offender = await TestClient.ConnectAsync(Cluster[0]);
+        var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        offender.Connection.Closed += error =>
+        {
+            closed.TrySetResult(error);
+            return Task.CompletedTask;
+        };
+
+        // Twice the message limit is the transport limit by default; this frame is well past it.
+        var huge = new string('x', RoomLimits.DefaultMaxMessageBytes * 3);
+        await Assert.ThrowsAnyAsync<Exception>(() => offender.SendAsync(room, huge));
+
+        var reason = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(reason);
+        Assert.Contains("closed the connection with the following error", reason.Message, StringComparison.Ordinal);
+        await AssertStillUsableAsync(bystander);
+    }
+
+    [Fact]
+    public async Task ArgumentOfTheWrongTypeIsRefusedAndTheConnectionStaysUsable()
+    {
+        await using var client = await TestClient.ConnectAsync(Cluster[1]);
+
+        await Assert.ThrowsAsync<HubException>(() => client.Connection.InvokeAsync(nameof(IRoomHub.Subscribe), new { nested = true }));
+        await Assert.ThrowsAsync<HubException>(() => client.Connection.InvokeAsync(nameof(IRoomHub.SendMessage), "room"));
+
+        await AssertStillUsableAsync(client);
+    }
+
+    private static async Task AssertStillUsableAsync(TestClient client)
+    {
+        Assert.Equal(HubConnectionState.Connected, client.Connection.State);
+        var room = Rooms.Unique("still-usable");
+        await client.SubscribeAsync(room);
+        var id = await client.SendAsync(room, "still here");
+        await client.WaitForAsync(m => m.Id == id, "a message after the refused call");
+    }
+}
