@@ -8,7 +8,9 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using RoomHub.Contracts;
+using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Server;
 
@@ -46,6 +48,9 @@ public static class RoomHubExtensions
         services.AddSingleton<RoomCore>();
 
         var signalR = services.AddSignalR().AddMessagePackProtocol();
+        services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Bare));
+        services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Envelope));
+        services.AddSingleton<LegacyEndpoint>();
         services.AddOptions<HubOptions>()
             .Configure<IOptions<RoomHubOptions>>((hub, roomHub) => hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize);
 
@@ -68,13 +73,24 @@ public static class RoomHubExtensions
         return builder;
     }
 
-    /// <summary>Maps the hub at <see cref="RoomHubPaths.Hub"/> and the health endpoints <c>/alive</c> and <c>/health</c>.</summary>
+    /// <summary>
+    /// Maps the hub at <see cref="RoomHubPaths.Hub"/>, the legacy WebSocket endpoint at <c>/</c>, <c>/notification</c> and
+    /// any other unmapped path, and the health endpoints <c>/alive</c> and <c>/health</c>.
+    /// </summary>
     public static WebApplication MapRoomHub(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
 
         app.UseWebSockets();
         app.MapHub<RoomsHub>(RoomHubPaths.Hub);
+        if (app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled)
+        {
+            var legacy = app.Services.GetRequiredService<LegacyEndpoint>();
+            app.Map("/", legacy.HandleAsync);
+            app.Map(RoomHubPaths.Notification, legacy.HandleAsync);
+            app.MapFallback(legacy.HandleAsync);
+        }
+
         app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag) });
         app.MapHealthChecks("/health");
         return app;

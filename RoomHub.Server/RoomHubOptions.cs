@@ -29,7 +29,23 @@ public sealed class RoomHubOptions
     /// </summary>
     public long? MaxReceiveMessageSize { get; set; }
 
+    /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
+    public LegacyEndpointOptions Legacy { get; set; } = new();
+
     internal long EffectiveMaxReceiveMessageSize => MaxReceiveMessageSize ?? 2L * MaxMessageBytes;
 
     internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis);
+}
+
+/// <summary>Settings of the legacy raw-JSON WebSocket endpoint (<c>RoomHub:Legacy</c>).</summary>
+public sealed class LegacyEndpointOptions
+{
+    /// <summary>Serve legacy clients at <c>/</c>, <c>/notification</c> and any other unmapped path. Default <see langword="true"/>.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How often the server pings an idle legacy client. Default 15 seconds.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long a ping may go unanswered before the connection is dropped as dead. Default 30 seconds.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,0 +1,79 @@
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+/// <summary>
+/// Accepts legacy raw WebSocket clients (at <c>/</c>, <c>/notification</c> and any other unmapped path, as the replaced
+/// servers did) and runs each as an in-process connection of the rooms hub.
+/// </summary>
+internal sealed partial class LegacyEndpoint(
+    HubConnectionHandler<RoomsHub> hub,
+    IEnumerable<Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol> protocols,
+    IOptions<RoomHubOptions> options,
+    IHostApplicationLifetime lifetime,
+    ILogger<LegacyEndpoint> logger)
+{
+    public const string FormatParameter = "format";
+
+    private static readonly PipeOptions Inbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
+    private static readonly PipeOptions Outbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
+
+    private readonly LegacyHubProtocol _bare = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Bare);
+    private readonly LegacyHubProtocol _envelope = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Envelope);
+    private readonly RoomHubOptions _options = options.Value;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            context.Response.Headers.Upgrade = "websocket";
+            await context.Response.WriteAsync("This endpoint speaks the RoomHub legacy WebSocket protocol; connect with a WebSocket client.\n").ConfigureAwait(false);
+            return;
+        }
+
+        var format = context.Request.Query[FormatParameter].ToString();
+        LegacyHubProtocol protocol;
+        if (format.Length == 0 || format.Equals("bare", StringComparison.OrdinalIgnoreCase))
+        {
+            protocol = _bare;
+        }
+        else if (format.Equals("envelope", StringComparison.OrdinalIgnoreCase))
+        {
+            protocol = _envelope;
+        }
+        else
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("Unknown format: use ?format=envelope or leave it out for bare message text.\n").ConfigureAwait(false);
+            return;
+        }
+
+        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = _options.Legacy.KeepAliveInterval,
+            KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
+        }).ConfigureAwait(false);
+
+        var connection = new LegacyConnectionContext(context, Inbound, Outbound);
+        LogConnected(logger, connection.ConnectionId, protocol.Name);
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), logger);
+        try
+        {
+            await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            LogDisconnected(logger, connection.ConnectionId);
+        }
+    }
+
+    [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
+    private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
+
+    [LoggerMessage(3011, LogLevel.Debug, "Legacy connection {ConnectionId} closed.")]
+    private static partial void LogDisconnected(ILogger logger, string connectionId);
+}

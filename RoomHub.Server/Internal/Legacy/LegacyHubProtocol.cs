@@ -1,0 +1,190 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using RoomHub.Contracts;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+internal enum LegacyFormat
+{
+    /// <summary>Deliveries are the bare message text, as the replaced servers send them.</summary>
+    Bare,
+
+    /// <summary>Deliveries are <c>{"type":"MESSAGE",…}</c> envelopes with id and time.</summary>
+    Envelope,
+}
+
+/// <summary>
+/// The legacy raw-JSON protocol as a SignalR hub protocol, so that a raw WebSocket client is an ordinary connection of
+/// the rooms hub, and a room message is serialized to the legacy format once per message (SignalR caches the bytes
+/// per protocol, and the Redis backplane carries them), not once per recipient.
+/// <code>
+/// Wire format inside the in-process pipes, in both directions: records of
+///   [int32 little-endian length][payload]
+/// pump → hub: payload = one client frame, as received (parsed here, once, by LegacyFrameCodec)
+/// hub → pump: payload = one text frame to send as it is; a record of length 0 is never written
+/// </code>
+/// Invocation ids carry what the answer needs: <c>"!" + code + "|" + text</c> for a frame the codec refused (SignalR
+/// answers it with an error completion, which becomes an ERROR frame), a kind letter and a counter otherwise.
+/// </summary>
+internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
+{
+    public const string BareName = "roomhub-legacy";
+    public const string EnvelopeName = "roomhub-legacy-envelope";
+    private const int HeaderLength = sizeof(int);
+    private const string RefusedPrefix = "!";
+    private const string HubExceptionMarker = "HubException: ";
+
+    private static long _invocationCounter;
+
+    public string Name { get; } = format == LegacyFormat.Bare ? BareName : EnvelopeName;
+
+    public int Version => 1;
+
+    public TransferFormat TransferFormat => TransferFormat.Binary;
+
+    public LegacyFormat Format => format;
+
+    public bool IsVersionSupported(int version) => version == Version;
+
+    public bool TryParseMessage(ref ReadOnlySequence<byte> input, IInvocationBinder binder, [NotNullWhen(true)] out HubMessage? message)
+    {
+        message = null;
+        if (!TryReadRecord(ref input, out var payload))
+        {
+            return false;
+        }
+
+        var command = payload.IsSingleSegment ? LegacyFrameCodec.Parse(payload.FirstSpan) : LegacyFrameCodec.Parse(payload.ToArray());
+        message = ToHubMessage(command);
+        return true;
+    }
+
+    private static HubMessage ToHubMessage(in LegacyCommand command)
+    {
+        switch (command.Kind)
+        {
+            case LegacyCommandKind.Subscribe:
+                return new InvocationMessage(NextId('S'), nameof(IRoomHub.Subscribe), [command.Room]);
+            case LegacyCommandKind.Unsubscribe:
+                return new InvocationMessage(NextId('U'), nameof(IRoomHub.Unsubscribe), [command.Room]);
+            case LegacyCommandKind.SendMessage:
+                return new InvocationMessage(NextId('M'), nameof(IRoomHub.SendMessage), [command.Room, command.Message]);
+            default:
+                var id = string.Concat(RefusedPrefix, command.ErrorCode, "|", command.ErrorText);
+                return new InvocationBindingFailureMessage(id, "frame", ExceptionDispatchInfo.Capture(new InvalidDataException(command.ErrorText)));
+        }
+    }
+
+    private static string NextId(char kind) =>
+        string.Create(CultureInfo.InvariantCulture, $"{kind}{Interlocked.Increment(ref _invocationCounter)}");
+
+    public void WriteMessage(HubMessage message, IBufferWriter<byte> output)
+    {
+        switch (message)
+        {
+            case InvocationMessage { Target: nameof(IRoomClient.ReceiveMessage), Arguments: [RoomMessage roomMessage] }:
+                if (format == LegacyFormat.Bare)
+                {
+                    WriteBareRecord(roomMessage.Message, output);
+                }
+                else
+                {
+                    WriteRecord(output, roomMessage, static (writer, m) => LegacyFrameCodec.WriteEnvelope(writer, m));
+                }
+
+                break;
+            case CompletionMessage { InvocationId: { } id } completion when id.StartsWith(RefusedPrefix, StringComparison.Ordinal):
+                var separator = id.IndexOf('|', StringComparison.Ordinal);
+                WriteError(output, id[1..separator], id[(separator + 1)..]);
+                break;
+            case CompletionMessage { Error: { } error }:
+                var (code, text) = SplitError(error);
+                WriteError(output, code, text);
+                break;
+        }
+
+        // Everything else (successful completions, pings, close messages) has no legacy frame: legacy clients get no acks.
+    }
+
+    public ReadOnlyMemory<byte> GetMessageBytes(HubMessage message)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        WriteMessage(message, buffer);
+        return buffer.WrittenMemory;
+    }
+
+    /// <summary>Splits a SignalR error text (<c>"… HubException: CODE: text"</c>) into the code and text of an ERROR frame.</summary>
+    internal static (string Code, string Text) SplitError(string error)
+    {
+        var marker = error.IndexOf(HubExceptionMarker, StringComparison.Ordinal);
+        var detail = marker < 0 ? error : error[(marker + HubExceptionMarker.Length)..];
+        var colon = detail.IndexOf(": ", StringComparison.Ordinal);
+        if (marker >= 0 && colon > 0 && detail.AsSpan(0, colon).IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") < 0)
+        {
+            return (detail[..colon], detail[(colon + 2)..]);
+        }
+
+        return (LegacyErrorCodes.ServerError, "The server could not handle the frame.");
+    }
+
+    private static void WriteError(IBufferWriter<byte> output, string code, string text) =>
+        WriteRecord(output, (code, text), static (writer, e) => LegacyFrameCodec.WriteError(writer, e.code, e.text));
+
+    private static void WriteBareRecord(string text, IBufferWriter<byte> output)
+    {
+        var length = System.Text.Encoding.UTF8.GetByteCount(text);
+        BinaryPrimitives.WriteInt32LittleEndian(output.GetSpan(HeaderLength), length);
+        output.Advance(HeaderLength);
+        System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, text, output);
+    }
+
+    private static void WriteRecord<T>(IBufferWriter<byte> output, T state, Action<IBufferWriter<byte>, T> write)
+    {
+        var scratch = Scratch;
+        scratch.ResetWrittenCount();
+        write(scratch, state);
+        WriteRecord(output, scratch.WrittenSpan);
+    }
+
+    /// <summary>Writes one record; the pump uses it for client frames, and the tests to build input.</summary>
+    public static void WriteRecord(IBufferWriter<byte> output, ReadOnlySpan<byte> payload)
+    {
+        var span = output.GetSpan(HeaderLength + payload.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(span, payload.Length);
+        payload.CopyTo(span[HeaderLength..]);
+        output.Advance(HeaderLength + payload.Length);
+    }
+
+    /// <summary>Takes one whole record off the front of <paramref name="input"/>, if there is one.</summary>
+    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload)
+    {
+        payload = default;
+        if (input.Length < HeaderLength)
+        {
+            return false;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderLength];
+        input.Slice(0, HeaderLength).CopyTo(header);
+        var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+        if (input.Length - HeaderLength < length)
+        {
+            return false;
+        }
+
+        payload = input.Slice(HeaderLength, length);
+        input = input.Slice(payload.End);
+        return true;
+    }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _scratch;
+
+    private static ArrayBufferWriter<byte> Scratch => _scratch ??= new ArrayBufferWriter<byte>(1024);
+}

@@ -1,0 +1,287 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Unicode;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.SignalR;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+/// <summary>
+/// Runs one legacy WebSocket as a connection of the rooms hub: client frames are copied, unparsed, into the hub's
+/// input as records, and the records the hub writes are sent, unparsed, as text frames. The legacy hub protocol does
+/// the parsing and formatting, so this class knows nothing of rooms.
+/// </summary>
+internal sealed partial class LegacySession
+{
+    private const int ReceiveChunk = 4096;
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+    private static readonly byte RecordSeparator = 0x1e;
+
+    private readonly WebSocket _socket;
+    private readonly LegacyConnectionContext _connection;
+    private readonly ConnectionHandler _hub;
+    private readonly LegacyHubProtocol _protocol;
+    private readonly long _maxFrameBytes;
+    private readonly ILogger _logger;
+    private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
+    private string _closeReason = "";
+
+    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, ILogger logger)
+    {
+        _socket = socket;
+        _connection = connection;
+        _hub = hub;
+        _protocol = protocol;
+        _maxFrameBytes = maxFrameBytes;
+        _logger = logger;
+    }
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var application = _connection.Application;
+        WriteHandshake(application.Output);
+        await application.Output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+
+        using var receiveAbort = new CancellationTokenSource();
+        var hub = Task.Run(() => _hub.OnConnectedAsync(_connection), CancellationToken.None);
+        var receiving = ReceiveAsync(application.Output, receiveAbort.Token);
+        var sending = SendAsync(application.Input);
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onStopping = stopping.Register(() => ended.TrySetResult());
+        using var onAborted = _connection.ConnectionClosed.Register(() => ended.TrySetResult());
+
+        await Task.WhenAny(receiving, hub, sending, ended.Task).ConfigureAwait(false);
+
+        // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
+        // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
+        if (receiving.IsCompleted)
+        {
+            await application.Output.CompleteAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            if (stopping.IsCancellationRequested)
+            {
+                SetClose(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down");
+            }
+
+            _connection.Transport.Input.CancelPendingRead();
+        }
+
+        await hub.ConfigureAwait(false);
+        await _connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+        await sending.ConfigureAwait(false);
+        await SendCloseAsync().ConfigureAwait(false);
+
+        if (!receiving.IsCompleted)
+        {
+            // Give the client a moment to answer the close frame; a silent one is cut off.
+            await Task.WhenAny(receiving, Task.Delay(CloseTimeout, CancellationToken.None)).ConfigureAwait(false);
+            await receiveAbort.CancelAsync().ConfigureAwait(false);
+            await receiving.ConfigureAwait(false);
+            await application.Output.CompleteAsync().ConfigureAwait(false);
+        }
+
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private void WriteHandshake(PipeWriter output)
+    {
+        var handshake = Encoding.UTF8.GetBytes($"{{\"protocol\":\"{_protocol.Name}\",\"version\":{_protocol.Version}}}");
+        output.Write(handshake);
+        output.Write([RecordSeparator]);
+    }
+
+    private async Task ReceiveAsync(PipeWriter hubInput, CancellationToken cancellationToken)
+    {
+        var frame = new ArrayBufferWriter<byte>(ReceiveChunk);
+        try
+        {
+            while (true)
+            {
+                frame.ResetWrittenCount();
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    result = await _socket.ReceiveAsync(frame.GetMemory(ReceiveChunk), cancellationToken).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        SetClose(WebSocketCloseStatus.NormalClosure, "");
+                        return;
+                    }
+
+                    frame.Advance(result.Count);
+                    if (frame.WrittenCount > _maxFrameBytes)
+                    {
+                        SetClose(WebSocketCloseStatus.MessageTooBig, $"Frame larger than {_maxFrameBytes} bytes");
+                        return;
+                    }
+                }
+                while (!result.EndOfMessage);
+
+                // Binary frames are read as UTF-8 JSON too; either kind must be valid UTF-8.
+                if (!Utf8.IsValid(frame.WrittenSpan))
+                {
+                    SetClose(WebSocketCloseStatus.InvalidPayloadData, "Frame is not valid UTF-8");
+                    return;
+                }
+
+                LegacyHubProtocol.WriteRecord(hubInput, frame.WrittenSpan);
+                var flush = await hubInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+                if (flush.IsCompleted)
+                {
+                    // The hub has stopped reading: the connection is ending; keep reading only to see the close frame.
+                    continue;
+                }
+
+                if (frame.Capacity > 4 * ReceiveChunk)
+                {
+                    // Do not keep a large buffer alive for an idle client after one big frame.
+                    frame = new ArrayBufferWriter<byte>(ReceiveChunk);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The client did not answer our close frame in time; the socket is aborted.
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionResetException)
+        {
+            LogReceiveFailed(_logger, _connection.ConnectionId, ex.Message);
+            SetClose(WebSocketCloseStatus.Empty, "");
+        }
+    }
+
+    private async Task SendAsync(PipeReader hubOutput)
+    {
+        var handshakeDone = false;
+        byte[]? scratch = null;
+        try
+        {
+            while (true)
+            {
+                var read = await hubOutput.ReadAsync().ConfigureAwait(false);
+                var buffer = read.Buffer;
+                try
+                {
+                    if (!handshakeDone && !TrySkipHandshake(ref buffer, out handshakeDone))
+                    {
+                        if (read.IsCompleted)
+                        {
+                            return;
+                        }
+
+                        continue;
+                    }
+
+                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload))
+                    {
+                        if (_socket.State != WebSocketState.Open)
+                        {
+                            continue;
+                        }
+
+                        ReadOnlyMemory<byte> bytes;
+                        if (payload.IsSingleSegment)
+                        {
+                            bytes = payload.First;
+                        }
+                        else
+                        {
+                            if (scratch is null || scratch.Length < payload.Length)
+                            {
+                                scratch = new byte[Math.Max(payload.Length, ReceiveChunk)];
+                            }
+
+                            payload.CopyTo(scratch);
+                            bytes = scratch.AsMemory(0, (int)payload.Length);
+                        }
+
+                        await _socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    if (read.IsCompleted || read.IsCanceled)
+                    {
+                        return;
+                    }
+                }
+                finally
+                {
+                    hubOutput.AdvanceTo(buffer.Start, buffer.End);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException or ConnectionResetException)
+        {
+            LogSendFailed(_logger, _connection.ConnectionId, ex.Message);
+            _connection.Abort();
+        }
+        finally
+        {
+            await hubOutput.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>SignalR answers the handshake with JSON ending in 0x1E; an error there means the hub refused us.</summary>
+    private bool TrySkipHandshake(ref ReadOnlySequence<byte> buffer, out bool done)
+    {
+        done = false;
+        if (buffer.PositionOf(RecordSeparator) is not { } end)
+        {
+            return false;
+        }
+
+        var response = buffer.Slice(0, end);
+        if (response.Length > 2)
+        {
+            SetClose(WebSocketCloseStatus.InternalServerError, "Server error");
+            LogHandshakeRefused(_logger, _connection.ConnectionId, Encoding.UTF8.GetString(response));
+            _connection.Abort();
+        }
+
+        buffer = buffer.Slice(buffer.GetPosition(1, end));
+        done = true;
+        return true;
+    }
+
+    private void SetClose(WebSocketCloseStatus status, string reason)
+    {
+        lock (this)
+        {
+            // The first reason wins: a protocol violation is not overwritten by the shutdown that follows it.
+            if (_closeReason.Length == 0 && _closeStatus == WebSocketCloseStatus.NormalClosure)
+            {
+                _closeStatus = status;
+                _closeReason = reason;
+            }
+        }
+    }
+
+    private async Task SendCloseAsync()
+    {
+        try
+        {
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(CloseTimeout);
+                var status = _closeStatus == WebSocketCloseStatus.Empty ? WebSocketCloseStatus.NormalClosure : _closeStatus;
+                await _socket.CloseOutputAsync(status, _closeReason, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is gone; there is nobody left to tell.
+        }
+    }
+
+    [LoggerMessage(3001, LogLevel.Debug, "Legacy connection {ConnectionId}: receive ended: {Reason}")]
+    private static partial void LogReceiveFailed(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(3002, LogLevel.Debug, "Legacy connection {ConnectionId}: send failed: {Reason}")]
+    private static partial void LogSendFailed(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Legacy connection {ConnectionId}: the hub refused the handshake: {Response}")]
+    private static partial void LogHandshakeRefused(ILogger logger, string connectionId, string response);
+}
