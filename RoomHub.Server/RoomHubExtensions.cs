@@ -46,6 +46,7 @@ public static class RoomHubExtensions
         services.AddSingleton<MessageIdGenerator>();
         services.AddSingleton<RoomRules>();
         services.AddSingleton<RoomCore>();
+        services.AddSingleton<ConnectionRegistry>();
 
         var signalR = services.AddSignalR().AddMessagePackProtocol();
         services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Bare));

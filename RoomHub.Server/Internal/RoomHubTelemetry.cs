@@ -10,9 +10,14 @@ internal sealed class RoomHubTelemetry : IDisposable
 
     private readonly Meter _meter;
 
-    public RoomHubTelemetry(IMeterFactory meterFactory)
+    public RoomHubTelemetry(IMeterFactory meterFactory, ConnectionRegistry connections)
     {
         _meter = meterFactory.Create(Name);
+        _meter.CreateObservableUpDownCounter("roomhub.connections.active", () => new[]
+        {
+            new Measurement<int>(connections.SignalRCount, new KeyValuePair<string, object?>("roomhub.transport", ConnectionRegistry.SignalR)),
+            new Measurement<int>(connections.LegacyCount, new KeyValuePair<string, object?>("roomhub.transport", ConnectionRegistry.Legacy)),
+        }, "{connection}", "Connections open on this instance, by transport.");
         MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted and published to a room.");
         MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Messages refused, by error code.");
     }
