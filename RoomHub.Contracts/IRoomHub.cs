@@ -23,4 +23,22 @@ public interface IRoomHub
     /// <param name="message">The message text, at most the configured limit in UTF-8 bytes (<see cref="RoomLimits.DefaultMaxMessageBytes"/> by default).</param>
     /// <returns>The id the server gave the message; it is also the <see cref="RoomMessage.Id"/> every member receives.</returns>
     Task<string> SendMessage(string roomId, string message);
+
+    /// <summary>The latest messages of a room, oldest first, from the room's history.</summary>
+    /// <param name="room">The room name.</param>
+    /// <param name="limit">How many messages at most (1 to the configured history length; larger values are capped).</param>
+    Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit);
+
+    /// <summary>
+    /// Joins <paramref name="room"/> and returns every message sent to it after <paramref name="lastId"/>. Together with
+    /// the live messages that follow, nothing is missing: a message may arrive both in the result and live (with the
+    /// same id), never in neither.
+    /// </summary>
+    /// <param name="room">The room name.</param>
+    /// <param name="lastId">The id of the last message the client has; empty for "everything history keeps".</param>
+    Task<ResumeResult> Resume(string room, string lastId);
+
+    /// <summary>Who is in a room right now, counted across every server instance.</summary>
+    /// <param name="room">The room name.</param>
+    Task<RoomPresence> GetPresence(string room);
 }

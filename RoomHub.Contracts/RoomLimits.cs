@@ -8,4 +8,7 @@ public static class RoomLimits
 
     /// <summary>The default limit on a message's text, in UTF-8 bytes (64 KiB). Servers may be configured otherwise.</summary>
     public const int DefaultMaxMessageBytes = 64 * 1024;
+
+    /// <summary>The default number of messages a room's history keeps.</summary>
+    public const int DefaultHistoryLength = 1000;
 }

@@ -10,6 +10,7 @@ using OpenTelemetry.Trace;
 using RoomHub.Contracts;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.Engine;
 using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Server;
@@ -43,7 +44,6 @@ public static class RoomHubExtensions
 
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<RoomHubTelemetry>();
-        services.AddSingleton<MessageIdGenerator>();
         services.AddSingleton<RoomRules>();
         services.AddSingleton<RoomCore>();
         services.AddSingleton<ConnectionRegistry>();
@@ -58,16 +58,28 @@ public static class RoomHubExtensions
         var health = services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
 
+        services.AddHostedService<RoomHubHeartbeat>();
         if (!string.IsNullOrWhiteSpace(ResolveRedis(configuration)))
         {
             services.AddSingleton<RedisConnection>();
+            services.AddSingleton<IRoomHistory, RoomHistoryRedis>();
+            services.AddSingleton<IPresenceStore, PresenceRedis>();
+            services.AddSingleton<ISessionStore, SessionRedis>();
             signalR.AddStackExchangeRedis();
+            services.AddSingleton<RedisHubLifetimeManager<RoomsHub>>();
+            services.AddSingleton<HubLifetimeManager<RoomsHub>, ResilientLifetimeManager>();
             services.AddOptions<RedisOptions>().Configure<RedisConnection>((redis, connection) =>
             {
                 redis.Configuration = connection.Configuration;
                 redis.ConnectionFactory = async _ => await connection.GetAsync().ConfigureAwait(false);
             });
             health.AddCheck<RedisHealthCheck>("redis");
+        }
+        else
+        {
+            services.AddSingleton<IRoomHistory, RoomHistoryMemory>();
+            services.AddSingleton<IPresenceStore, PresenceMemory>();
+            services.AddSingleton<ISessionStore, SessionMemory>();
         }
 
         AddTelemetry(builder);

@@ -29,6 +29,21 @@ public sealed class RoomHubOptions
     /// </summary>
     public long? MaxReceiveMessageSize { get; set; }
 
+    /// <summary>Bounds of room history.</summary>
+    public HistoryOptions History { get; set; } = new();
+
+    /// <summary>Presence settings.</summary>
+    public PresenceOptions Presence { get; set; } = new();
+
+    /// <summary>Session settings.</summary>
+    public RoomSessionOptions Sessions { get; set; } = new();
+
+    /// <summary>
+    /// How long a Redis command may take before it fails. Default 1.5 seconds, so that a send fails within 2 seconds when
+    /// Redis is unreachable instead of hanging.
+    /// </summary>
+    public TimeSpan RedisOperationTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
+
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 
@@ -48,4 +63,43 @@ public sealed class LegacyEndpointOptions
 
     /// <summary>How long a ping may go unanswered before the connection is dropped as dead. Default 30 seconds.</summary>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>The bounds of room history (<c>RoomHub:History</c>).</summary>
+public sealed class HistoryOptions
+{
+    /// <summary>The most messages a room keeps. Default 1,000.</summary>
+    public int MaxLength { get; set; } = RoomLimits.DefaultHistoryLength;
+
+    /// <summary>How long a message is kept. Default 24 hours. A room idle for longer leaves no trace.</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(24);
+}
+
+/// <summary>Presence settings (<c>RoomHub:Presence</c>).</summary>
+public sealed class PresenceOptions
+{
+    /// <summary>How long a member outlives its instance's last heartbeat. Default 15 seconds; heartbeats run at a third of it.</summary>
+    public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Room name patterns (<c>*</c> matches any run of characters) whose members are told of joins and leaves with
+    /// <c>MemberJoined</c>/<c>MemberLeft</c>. Empty by default: in a room of N members each join costs N messages.
+    /// </summary>
+    public List<string> EventRooms { get; set; } = [];
+
+    internal TimeSpan HeartbeatInterval => Ttl / 3;
+}
+
+/// <summary>Session settings (<c>RoomHub:Sessions</c>).</summary>
+public sealed class RoomSessionOptions
+{
+    /// <summary>How long a session's rooms are kept after its last connection closed. Default 5 minutes.</summary>
+    public TimeSpan Ttl { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// When a session reconnects, re-send from history the messages of its rooms since this long before its previous
+    /// connection was last known alive, so that nothing sent while it was away is missed (some may arrive twice, with
+    /// the same id). Default 35 seconds: the 30-second client timeout plus a margin. Zero turns replay off.
+    /// </summary>
+    public TimeSpan ReplayWindow { get; set; } = TimeSpan.FromSeconds(35);
 }

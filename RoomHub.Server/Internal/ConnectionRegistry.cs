@@ -1,15 +1,67 @@
 using System.Collections.Concurrent;
+using RoomHub.Server.Internal.Engine;
 using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Server.Internal;
 
-/// <summary>The connections of this instance and the transport each came through.</summary>
+/// <summary>What this instance knows of one of its connections: transport, user, session and rooms.</summary>
+internal sealed class ConnectionState(string connectionId, string transport, string? user, string? session)
+{
+    private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+
+    public string ConnectionId { get; } = connectionId;
+
+    public string Transport { get; } = transport;
+
+    public string? User { get; } = user;
+
+    public string? Session { get; } = session;
+
+    /// <summary>Sessions belong to their user; anonymous sessions are told apart by their unguessable ids alone.</summary>
+    public string SessionOwner => User is null ? "anonymous" : "user:" + User;
+
+    public PresenceMember Member => new(ConnectionId, User);
+
+    public bool AddRoom(string room)
+    {
+        lock (_rooms)
+        {
+            return _rooms.Add(room);
+        }
+    }
+
+    public bool RemoveRoom(string room)
+    {
+        lock (_rooms)
+        {
+            return _rooms.Remove(room);
+        }
+    }
+
+    public bool InRoom(string room)
+    {
+        lock (_rooms)
+        {
+            return _rooms.Contains(room);
+        }
+    }
+
+    public string[] Rooms()
+    {
+        lock (_rooms)
+        {
+            return [.. _rooms];
+        }
+    }
+}
+
+/// <summary>The connections of this instance.</summary>
 internal sealed class ConnectionRegistry
 {
     public const string SignalR = "signalr";
     public const string Legacy = "legacy";
 
-    private readonly ConcurrentDictionary<string, string> _connections = new();
+    private readonly ConcurrentDictionary<string, ConnectionState> _connections = new(StringComparer.Ordinal);
     private int _signalR;
     private int _legacy;
 
@@ -17,23 +69,32 @@ internal sealed class ConnectionRegistry
 
     public int LegacyCount => Volatile.Read(ref _legacy);
 
-    public void Add(string connectionId, Microsoft.AspNetCore.Http.Features.IFeatureCollection features)
+    public static string TransportOf(Microsoft.AspNetCore.Http.Features.IFeatureCollection features) =>
+        features.Get<LegacyConnectionContext>() is null ? SignalR : Legacy;
+
+    public void Add(ConnectionState state)
     {
-        var transport = features.Get<LegacyConnectionContext>() is null ? SignalR : Legacy;
-        if (_connections.TryAdd(connectionId, transport))
+        if (_connections.TryAdd(state.ConnectionId, state))
         {
-            Interlocked.Increment(ref transport == Legacy ? ref _legacy : ref _signalR);
+            Interlocked.Increment(ref state.Transport == Legacy ? ref _legacy : ref _signalR);
         }
     }
 
-    public void Remove(string connectionId)
+    public ConnectionState? Get(string connectionId) => _connections.GetValueOrDefault(connectionId);
+
+    public ConnectionState? Remove(string connectionId)
     {
-        if (_connections.TryRemove(connectionId, out var transport))
+        if (_connections.TryRemove(connectionId, out var state))
         {
-            Interlocked.Decrement(ref transport == Legacy ? ref _legacy : ref _signalR);
+            Interlocked.Decrement(ref state.Transport == Legacy ? ref _legacy : ref _signalR);
+            return state;
         }
+
+        return null;
     }
 
-    public IReadOnlyList<(string ConnectionId, string Transport)> Snapshot() =>
-        _connections.Select(pair => (pair.Key, pair.Value)).ToArray();
+    public IReadOnlyList<ConnectionState> Snapshot() => [.. _connections.Values];
+
+    /// <summary>How many local connections are in <paramref name="room"/>. A scan: meant for rare paths only.</summary>
+    public int LocalMembers(string room) => _connections.Values.Count(c => c.InRoom(room));
 }

@@ -19,6 +19,17 @@ internal sealed class RedisConnection : IAsyncDisposable
         Prefix = settings.ChannelPrefix;
         Configuration = RedisUrl.Parse(settings.Redis ?? throw new InvalidOperationException("Redis is not configured."));
         Configuration.ChannelPrefix = RedisChannel.Literal(settings.ChannelPrefix + ":");
+
+        // Honest failure: while Redis is unreachable, commands fail at once instead of queueing; a slow Redis fails them
+        // after the operation timeout; reconnection is attempted often, so service resumes soon after Redis returns.
+        var timeout = (int)settings.RedisOperationTimeout.TotalMilliseconds;
+        Configuration.BacklogPolicy = BacklogPolicy.FailFast;
+        Configuration.AsyncTimeout = timeout;
+        Configuration.SyncTimeout = timeout;
+        Configuration.ConnectTimeout = Math.Max(timeout, 1000);
+        Configuration.ConnectRetry = 1;
+        Configuration.ReconnectRetryPolicy = new LinearRetry(250);
+        Configuration.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
         _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
     }
 
@@ -28,6 +39,9 @@ internal sealed class RedisConnection : IAsyncDisposable
     public string Prefix { get; }
 
     public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
+
+    /// <summary>Whether Redis can be reached right now (false until the first connection is made).</summary>
+    public bool IsConnected => _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully && _connection.Value.Result.IsConnected;
 
     private async Task<IConnectionMultiplexer> ConnectAsync()
     {

@@ -1,31 +1,51 @@
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
+using RoomHub.Server.Internal.Engine;
 
 namespace RoomHub.Server.Internal;
 
 /// <summary>
-/// The semantic core: what it means to join, leave and send to a room. The SignalR hub calls it, and the legacy
-/// raw-WebSocket endpoint reaches it through that same hub, so both transports follow one set of rules.
-/// Delivery goes through the hub lifetime manager: in memory on a single instance, over the Redis backplane otherwise.
+/// The semantic core: what it means to join, leave, send to, read and resume a room. The SignalR hub calls it, and
+/// the legacy raw-WebSocket endpoint reaches it through that same hub, so both transports follow one set of rules.
+/// Delivery goes through the hub lifetime manager (in memory on one instance, over the Redis backplane otherwise);
+/// history, presence and sessions through the engine's stores.
 /// </summary>
 internal sealed partial class RoomCore(
     IHubContext<RoomsHub, IRoomClient> hub,
     RoomRules rules,
-    MessageIdGenerator ids,
+    IRoomHistory history,
+    IPresenceStore presence,
+    ISessionStore sessions,
+    ConnectionRegistry connections,
+    IOptions<RoomHubOptions> options,
     TimeProvider time,
     RoomHubTelemetry telemetry,
     ILogger<RoomCore> logger)
 {
-    public Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
+    private readonly RoomHubOptions _options = options.Value;
+    private readonly RoomPatterns _eventRooms = new(options.Value.Presence.EventRooms);
+
+    public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
-        return hub.Groups.AddToGroupAsync(connectionId, name, cancellationToken);
+        await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task UnsubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
+    public async Task UnsubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
-        return hub.Groups.RemoveFromGroupAsync(connectionId, name, cancellationToken);
+        await Unavailable(() => hub.Groups.RemoveFromGroupAsync(connectionId, name, cancellationToken), "leave the room").ConfigureAwait(false);
+        if (connections.Get(connectionId) is { } state && state.RemoveRoom(name))
+        {
+            await BestEffortAsync(() => presence.RemoveAsync(name, state.Member, cancellationToken), "presence").ConfigureAwait(false);
+            if (state.Session is { } session)
+            {
+                await BestEffortAsync(() => sessions.RemoveRoomAsync(state.SessionOwner, session, name, cancellationToken), "session").ConfigureAwait(false);
+            }
+
+            await AnnounceAsync(name, state, joined: false).ConfigureAwait(false);
+        }
     }
 
     public async Task<string> PublishAsync(string? room, string? message, CancellationToken cancellationToken)
@@ -42,22 +62,118 @@ internal sealed partial class RoomCore(
             throw;
         }
 
-        var roomMessage = new RoomMessage(ids.Next(), name, text, time.GetUtcNow());
+        RoomMessage stored;
         try
         {
-            await hub.Clients.Group(name).ReceiveMessage(roomMessage).WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
+            stored = await history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            await hub.Clients.Group(name).ReceiveMessage(stored).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             telemetry.MessagesRejected.Add(1);
             LogPublishFailed(logger, name, ex);
-            throw RoomRules.Error(RoomErrorCodes.SendFailed, "The message could not be published; nothing was delivered. Retry later.");
+            throw RoomRules.Error(RoomErrorCodes.SendFailed, "The message could not be stored and published; retry later.");
         }
 
         telemetry.MessagesPublished.Add(1);
-        return roomMessage.Id;
+        return stored.Id;
+    }
+
+    public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(string? room, int limit, CancellationToken cancellationToken)
+    {
+        var name = RoomRules.ValidateRoom(room);
+        if (limit < 1)
+        {
+            throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "The history limit must be at least 1.");
+        }
+
+        return await Unavailable(() => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken), "read history").ConfigureAwait(false);
+    }
+
+    public async Task<ResumeResult> ResumeAsync(string connectionId, string? room, string? lastId, CancellationToken cancellationToken)
+    {
+        var name = RoomRules.ValidateRoom(room);
+        StreamId? after = null;
+        if (!string.IsNullOrEmpty(lastId))
+        {
+            after = StreamId.TryParse(lastId, out var id) ? id : throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "lastId is not a message id.");
+        }
+
+        // Join first, then read: a message stored after the read is published after the join, so it arrives live.
+        await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
+        return await Unavailable(() => history.GetAfterAsync(name, after, cancellationToken), "read history").ConfigureAwait(false);
+    }
+
+    public async Task<RoomPresence> GetPresenceAsync(string? room, CancellationToken cancellationToken)
+    {
+        var name = RoomRules.ValidateRoom(room);
+        return await Unavailable(() => presence.GetAsync(name, cancellationToken), "read presence").ConfigureAwait(false);
+    }
+
+    private async Task JoinAsync(string connectionId, string room, CancellationToken cancellationToken)
+    {
+        await Unavailable(() => hub.Groups.AddToGroupAsync(connectionId, room, cancellationToken), "join the room").ConfigureAwait(false);
+        if (connections.Get(connectionId) is { } state && state.AddRoom(room))
+        {
+            // A store outage must not undo a join: the heartbeat re-asserts presence and session rooms from local state.
+            await BestEffortAsync(() => presence.AddAsync(room, state.Member, cancellationToken), "presence").ConfigureAwait(false);
+            if (state.Session is { } session)
+            {
+                await BestEffortAsync(() => sessions.AddRoomAsync(state.SessionOwner, session, room, cancellationToken), "session").ConfigureAwait(false);
+            }
+
+            await AnnounceAsync(room, state, joined: true).ConfigureAwait(false);
+        }
+    }
+
+    private async Task AnnounceAsync(string room, ConnectionState state, bool joined)
+    {
+        if (!_eventRooms.Matches(room))
+        {
+            return;
+        }
+
+        var member = new RoomMember(room, state.ConnectionId, state.User);
+        var group = hub.Clients.Group(room);
+        await BestEffortAsync(() => joined ? group.MemberJoined(member) : group.MemberLeft(member), "member event").ConfigureAwait(false);
+    }
+
+    private async Task<T> Unavailable<T>(Func<Task<T>> operation, string what)
+    {
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or HubException))
+        {
+            LogStoreFailed(logger, what, ex);
+            throw RoomRules.Error(RoomErrorCodes.Unavailable, $"The server could not {what} right now; retry later.");
+        }
+    }
+
+    private Task Unavailable(Func<Task> operation, string what) =>
+        Unavailable(async () =>
+        {
+            await operation().ConfigureAwait(false);
+            return true;
+        }, what);
+
+    private async Task BestEffortAsync(Func<Task> operation, string what)
+    {
+        try
+        {
+            await operation().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStoreFailed(logger, what, ex);
+        }
     }
 
     [LoggerMessage(2001, LogLevel.Warning, "Publishing to room {Room} failed.")]
     private static partial void LogPublishFailed(ILogger logger, string room, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Could not update or read {What}; it is retried or repaired by the heartbeat.")]
+    private static partial void LogStoreFailed(ILogger logger, string what, Exception exception);
 }

@@ -25,6 +25,31 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:ChannelPrefix must be a non-empty word without spaces.");
         }
 
+        if (options.History.MaxLength < 1)
+        {
+            failures.Add("RoomHub:History:MaxLength must be at least 1.");
+        }
+
+        if (options.History.MaxAge < TimeSpan.FromSeconds(1))
+        {
+            failures.Add("RoomHub:History:MaxAge must be at least one second.");
+        }
+
+        if (options.Presence.Ttl < TimeSpan.FromSeconds(1))
+        {
+            failures.Add("RoomHub:Presence:Ttl must be at least one second.");
+        }
+
+        if (options.Sessions.Ttl < TimeSpan.FromSeconds(1) || options.Sessions.ReplayWindow < TimeSpan.Zero)
+        {
+            failures.Add("RoomHub:Sessions:Ttl must be at least one second and RoomHub:Sessions:ReplayWindow not negative.");
+        }
+
+        if (options.RedisOperationTimeout < TimeSpan.FromMilliseconds(100))
+        {
+            failures.Add("RoomHub:RedisOperationTimeout must be at least 100 ms.");
+        }
+
         if (options.UsesRedis)
         {
             try

@@ -4,23 +4,25 @@ using RoomHub.Contracts;
 namespace RoomHub.Server.Internal;
 
 /// <summary>The SignalR face of <see cref="RoomCore"/>; it holds no rule of its own.</summary>
-internal sealed class RoomsHub(RoomCore core, ConnectionRegistry connections) : Hub<IRoomClient>, IRoomHub
+internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 {
     public override Task OnConnectedAsync()
     {
-        connections.Add(Context.ConnectionId, Context.Features);
-        return Task.CompletedTask;
+        var session = Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
+        return core.ConnectedAsync(Context.ConnectionId, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
     }
 
-    public override Task OnDisconnectedAsync(Exception? exception)
-    {
-        connections.Remove(Context.ConnectionId);
-        return Task.CompletedTask;
-    }
+    public override Task OnDisconnectedAsync(Exception? exception) => core.DisconnectedAsync(Context.ConnectionId);
 
     public Task Subscribe(string room) => core.SubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
 
     public Task Unsubscribe(string room) => core.UnsubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
 
     public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(roomId, message, Context.ConnectionAborted);
+
+    public Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit) => core.GetHistoryAsync(room, limit, Context.ConnectionAborted);
+
+    public Task<ResumeResult> Resume(string room, string lastId) => core.ResumeAsync(Context.ConnectionId, room, lastId, Context.ConnectionAborted);
+
+    public Task<RoomPresence> GetPresence(string room) => core.GetPresenceAsync(room, Context.ConnectionAborted);
 }

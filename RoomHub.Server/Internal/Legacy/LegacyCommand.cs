@@ -6,6 +6,9 @@ internal enum LegacyCommandKind
     Subscribe,
     Unsubscribe,
     SendMessage,
+    History,
+    Resume,
+    Presence,
 }
 
 /// <summary>
@@ -14,6 +17,12 @@ internal enum LegacyCommandKind
 /// </summary>
 internal readonly record struct LegacyCommand(LegacyCommandKind Kind, string? Room, string? Message, string? ErrorCode, string? ErrorText)
 {
+    /// <summary>HISTORY: how many messages (default <see cref="LegacyFrameCodec.DefaultHistoryLimit"/>).</summary>
+    public int Limit { get; init; }
+
+    /// <summary>RESUME: the last id the client has (empty: everything history keeps).</summary>
+    public string? LastId { get; init; }
+
     public static LegacyCommand Error(string code, string text) => new(LegacyCommandKind.Invalid, null, null, code, text);
 
     public bool IsError => ErrorCode is not null;

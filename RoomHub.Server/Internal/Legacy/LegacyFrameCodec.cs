@@ -12,16 +12,26 @@ namespace RoomHub.Server.Internal.Legacy;
 ///   {"type":"SUBSCRIBE","room":"room1"}
 ///   {"type":"UNSUBSCRIBE","room":"room1"}
 ///   {"type":"SEND_MESSAGE","roomId":"room1","message":"Hello"}      ("room" is accepted in place of "roomId")
+///   {"type":"HISTORY","room":"room1","limit":50}                    (limit optional, default 100)
+///   {"type":"RESUME","room":"room1","lastId":"1763900000000-0"}     (joins the room; lastId optional)
+///   {"type":"PRESENCE","room":"room1"}
 /// server → client:
 ///   Hello                                                           (bare mode: the message text, nothing else)
 ///   {"type":"MESSAGE","room":"room1","message":"Hello","id":"…","sentAt":"…"}   (envelope mode, ?format=envelope)
 ///   {"type":"ERROR","code":"INVALID_ROOM","message":"A room name is required."}
+///   {"type":"HISTORY","room":"room1","messages":[{"id","room","message","sentAt"},…]}
+///   {"type":"RESUME","room":"room1","recovered":true,"messages":[…]}
+///   {"type":"PRESENCE","room":"room1","connections":3,"users":["alice"]}
+///   {"type":"MEMBER_JOINED"|"MEMBER_LEFT","room":"room1","connectionId":"…","user":null}   (envelope mode only)
 /// </code>
 /// A <c>message</c> that is a JSON number, boolean, object or array is delivered as its JSON text.
 /// Unknown properties are ignored; when a property appears twice, the last one counts.
 /// </summary>
 internal static class LegacyFrameCodec
 {
+    public const int DefaultHistoryLimit = 100;
+    private const string KnownTypes = "SUBSCRIBE, UNSUBSCRIBE, SEND_MESSAGE, HISTORY, RESUME or PRESENCE";
+
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow };
 
     public static LegacyCommand Parse(ReadOnlySpan<byte> frame)
@@ -56,13 +66,15 @@ internal static class LegacyFrameCodec
             return LegacyCommand.Error(LegacyErrorCodes.InvalidFrame, "A frame must be a JSON object with a \"type\".");
         }
 
-        Field type = default, room = default, roomId = default, message = default;
+        Field type = default, room = default, roomId = default, message = default, limit = default, lastId = default;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var name = reader.ValueTextEquals("type"u8) ? 1
                 : reader.ValueTextEquals("room"u8) ? 2
                 : reader.ValueTextEquals("roomId"u8) ? 3
                 : reader.ValueTextEquals("message"u8) ? 4
+                : reader.ValueTextEquals("limit"u8) ? 5
+                : reader.ValueTextEquals("lastId"u8) ? 6
                 : 0;
             reader.Read();
             switch (name)
@@ -71,6 +83,8 @@ internal static class LegacyFrameCodec
                 case 2: room = ReadField(ref reader, frame); break;
                 case 3: roomId = ReadField(ref reader, frame); break;
                 case 4: message = ReadField(ref reader, frame); break;
+                case 5: limit = ReadField(ref reader, frame); break;
+                case 6: lastId = ReadField(ref reader, frame); break;
                 default: reader.Skip(); break;
             }
         }
@@ -80,8 +94,8 @@ internal static class LegacyFrameCodec
         if (type.Kind != JsonValueKind.String)
         {
             return LegacyCommand.Error(LegacyErrorCodes.UnknownType, type.Kind == JsonValueKind.Undefined
-                ? "The frame has no \"type\"; expected SUBSCRIBE, UNSUBSCRIBE or SEND_MESSAGE."
-                : "\"type\" must be a string: SUBSCRIBE, UNSUBSCRIBE or SEND_MESSAGE.");
+                ? $"The frame has no \"type\"; expected {KnownTypes}."
+                : $"\"type\" must be a string: {KnownTypes}.");
         }
 
         return type.Text switch
@@ -89,7 +103,10 @@ internal static class LegacyFrameCodec
             "SUBSCRIBE" => RoomCommand(LegacyCommandKind.Subscribe, room, "room"),
             "UNSUBSCRIBE" => RoomCommand(LegacyCommandKind.Unsubscribe, room, "room"),
             "SEND_MESSAGE" => SendCommand(roomId.Kind == JsonValueKind.Undefined ? room : roomId, message),
-            _ => LegacyCommand.Error(LegacyErrorCodes.UnknownType, $"Unknown type \"{Truncate(type.Text!)}\"; expected SUBSCRIBE, UNSUBSCRIBE or SEND_MESSAGE."),
+            "HISTORY" => HistoryCommand(room, limit),
+            "RESUME" => ResumeCommand(room, lastId),
+            "PRESENCE" => RoomCommand(LegacyCommandKind.Presence, room, "room"),
+            _ => LegacyCommand.Error(LegacyErrorCodes.UnknownType, $"Unknown type \"{Truncate(type.Text!)}\"; expected {KnownTypes}."),
         };
     }
 
@@ -114,6 +131,27 @@ internal static class LegacyFrameCodec
             JsonValueKind.Null => LegacyCommand.Error(RoomErrorCodes.InvalidMessage, "\"message\" must not be null."),
             _ => command with { Message = message.Text },
         };
+    }
+
+    private static LegacyCommand HistoryCommand(Field room, Field limit)
+    {
+        var command = RoomCommand(LegacyCommandKind.History, room, "room");
+        if (command.IsError || limit.Kind == JsonValueKind.Undefined)
+        {
+            return command with { Limit = DefaultHistoryLimit };
+        }
+
+        return limit.Kind == JsonValueKind.Number && int.TryParse(limit.Text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > 0
+            ? command with { Limit = value }
+            : LegacyCommand.Error(Contracts.RoomErrorCodes.InvalidArgument, "\"limit\" must be a whole number of at least 1.");
+    }
+
+    private static LegacyCommand ResumeCommand(Field room, Field lastId)
+    {
+        var command = RoomCommand(LegacyCommandKind.Resume, room, "room");
+        return command.IsError || lastId.Kind is JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.String
+            ? command with { LastId = lastId.Text ?? "" }
+            : LegacyCommand.Error(Contracts.RoomErrorCodes.InvalidArgument, "\"lastId\" must be a message id string.");
     }
 
     /// <summary>A string's value, or the JSON text of any other value (which is how non-string messages are delivered).</summary>
@@ -160,8 +198,77 @@ internal static class LegacyFrameCodec
     public static void WriteEnvelope(IBufferWriter<byte> output, RoomMessage message)
     {
         using var writer = new Utf8JsonWriter(output);
+        WriteMessage(writer, message, "MESSAGE"u8);
+    }
+
+    public static void WriteHistory(IBufferWriter<byte> output, string room, IReadOnlyList<RoomMessage> messages)
+    {
+        using var writer = new Utf8JsonWriter(output);
         writer.WriteStartObject();
-        writer.WriteString("type"u8, "MESSAGE"u8);
+        writer.WriteString("type"u8, "HISTORY"u8);
+        writer.WriteString("room"u8, room);
+        WriteMessages(writer, messages);
+        writer.WriteEndObject();
+    }
+
+    public static void WriteResume(IBufferWriter<byte> output, string room, ResumeResult result)
+    {
+        using var writer = new Utf8JsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, "RESUME"u8);
+        writer.WriteString("room"u8, room);
+        writer.WriteBoolean("recovered"u8, result.Recovered);
+        WriteMessages(writer, result.Messages);
+        writer.WriteEndObject();
+    }
+
+    public static void WritePresence(IBufferWriter<byte> output, RoomPresence presence)
+    {
+        using var writer = new Utf8JsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, "PRESENCE"u8);
+        writer.WriteString("room"u8, presence.Room);
+        writer.WriteNumber("connections"u8, presence.Connections);
+        writer.WriteStartArray("users"u8);
+        foreach (var user in presence.Users)
+        {
+            writer.WriteStringValue(user);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    public static void WriteMember(IBufferWriter<byte> output, RoomMember member, bool joined)
+    {
+        using var writer = new Utf8JsonWriter(output);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, joined ? "MEMBER_JOINED"u8 : "MEMBER_LEFT"u8);
+        writer.WriteString("room"u8, member.Room);
+        writer.WriteString("connectionId"u8, member.ConnectionId);
+        writer.WriteString("user"u8, member.User);
+        writer.WriteEndObject();
+    }
+
+    private static void WriteMessages(Utf8JsonWriter writer, IReadOnlyList<RoomMessage> messages)
+    {
+        writer.WriteStartArray("messages"u8);
+        foreach (var message in messages)
+        {
+            WriteMessage(writer, message, default);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    private static void WriteMessage(Utf8JsonWriter writer, RoomMessage message, ReadOnlySpan<byte> type)
+    {
+        writer.WriteStartObject();
+        if (!type.IsEmpty)
+        {
+            writer.WriteString("type"u8, type);
+        }
+
         writer.WriteString("room"u8, message.Room);
         writer.WriteString("message"u8, message.Message);
         writer.WriteString("id"u8, message.Id);

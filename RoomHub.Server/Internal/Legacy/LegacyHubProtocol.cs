@@ -39,6 +39,8 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
     private const int HeaderLength = sizeof(int);
     private const string RefusedPrefix = "!";
     private const string HubExceptionMarker = "HubException: ";
+    private const char HistoryKind = 'H';
+    private const char ResumeKind = 'R';
 
     private static long _invocationCounter;
 
@@ -75,6 +77,12 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
                 return new InvocationMessage(NextId('U'), nameof(IRoomHub.Unsubscribe), [command.Room]);
             case LegacyCommandKind.SendMessage:
                 return new InvocationMessage(NextId('M'), nameof(IRoomHub.SendMessage), [command.Room, command.Message]);
+            case LegacyCommandKind.History:
+                return new InvocationMessage(NextId(HistoryKind, command.Room), nameof(IRoomHub.GetHistory), [command.Room, command.Limit]);
+            case LegacyCommandKind.Resume:
+                return new InvocationMessage(NextId(ResumeKind, command.Room), nameof(IRoomHub.Resume), [command.Room, command.LastId]);
+            case LegacyCommandKind.Presence:
+                return new InvocationMessage(NextId('P'), nameof(IRoomHub.GetPresence), [command.Room]);
             default:
                 var id = string.Concat(RefusedPrefix, command.ErrorCode, "|", command.ErrorText);
                 return new InvocationBindingFailureMessage(id, "frame", ExceptionDispatchInfo.Capture(new InvalidDataException(command.ErrorText)));
@@ -83,6 +91,11 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
 
     private static string NextId(char kind) =>
         string.Create(CultureInfo.InvariantCulture, $"{kind}{Interlocked.Increment(ref _invocationCounter)}");
+
+    /// <summary>Answers that must name their room carry it in the id: <c>{kind}{counter}|{room}</c>.</summary>
+    private static string NextId(char kind, string? room) => string.Concat(NextId(kind), "|", room);
+
+    private static string RoomOf(string invocationId) => invocationId[(invocationId.IndexOf('|', StringComparison.Ordinal) + 1)..];
 
     public void WriteMessage(HubMessage message, IBufferWriter<byte> output)
     {
@@ -106,6 +119,23 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
             case CompletionMessage { Error: { } error }:
                 var (code, text) = SplitError(error);
                 WriteError(output, code, text);
+                break;
+            case CompletionMessage { InvocationId: { } id, Result: IReadOnlyList<RoomMessage> messages } when id[0] == HistoryKind:
+                WriteRecord(output, (RoomOf(id), messages), static (writer, h) => LegacyFrameCodec.WriteHistory(writer, h.Item1, h.messages));
+                break;
+            case CompletionMessage { InvocationId: { } id, Result: ResumeResult resumed } when id[0] == ResumeKind:
+                WriteRecord(output, (RoomOf(id), resumed), static (writer, r) => LegacyFrameCodec.WriteResume(writer, r.Item1, r.resumed));
+                break;
+            case CompletionMessage { Result: RoomPresence presence }:
+                WriteRecord(output, presence, static (writer, p) => LegacyFrameCodec.WritePresence(writer, p));
+                break;
+            case InvocationMessage { Target: nameof(IRoomClient.MemberJoined) or nameof(IRoomClient.MemberLeft), Arguments: [RoomMember member] } invocation when format == LegacyFormat.Envelope:
+                var joined = invocation.Target == nameof(IRoomClient.MemberJoined);
+                WriteRecord(output, (member, joined), static (writer, m) => LegacyFrameCodec.WriteMember(writer, m.member, m.joined));
+                break;
+            case CloseMessage { Error: { } closeError } when closeError.Contains(HubExceptionMarker, StringComparison.Ordinal):
+                var (closeCode, closeText) = SplitError(closeError);
+                WriteError(output, closeCode, closeText);
                 break;
         }
 

@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
+
+namespace RoomHub.Server.Internal.Engine;
+
+/// <summary>Presence in this process's memory. Single instance only.</summary>
+internal sealed class PresenceMemory(IOptions<RoomHubOptions> options, TimeProvider time) : IPresenceStore
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, (string? User, DateTimeOffset Expires)>> _rooms = new(StringComparer.Ordinal);
+    private readonly TimeSpan _ttl = options.Value.Presence.Ttl;
+
+    public Task AddAsync(string room, PresenceMember member, CancellationToken cancellationToken)
+    {
+        _rooms.GetOrAdd(room, static _ => new(StringComparer.Ordinal))[member.ConnectionId] = (member.User, time.GetUtcNow() + _ttl);
+        return Task.CompletedTask;
+    }
+
+    public Task RemoveAsync(string room, PresenceMember member, CancellationToken cancellationToken)
+    {
+        if (_rooms.TryGetValue(room, out var members))
+        {
+            members.TryRemove(member.ConnectionId, out _);
+            if (members.IsEmpty)
+            {
+                _rooms.TryRemove(KeyValuePair.Create(room, members));
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task RefreshAsync(IReadOnlyCollection<(string Room, PresenceMember Member)> members, CancellationToken cancellationToken)
+    {
+        foreach (var (room, member) in members)
+        {
+            await AddAsync(room, member, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public Task<RoomPresence> GetAsync(string room, CancellationToken cancellationToken)
+    {
+        if (!_rooms.TryGetValue(room, out var members))
+        {
+            return Task.FromResult(new RoomPresence(room, 0, []));
+        }
+
+        var now = time.GetUtcNow();
+        var alive = members.Where(m => m.Value.Expires > now).ToArray();
+        var users = alive.Select(m => m.Value.User).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        return Task.FromResult(new RoomPresence(room, alive.Length, users));
+    }
+}

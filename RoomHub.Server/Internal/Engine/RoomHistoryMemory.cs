@@ -1,0 +1,127 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
+
+namespace RoomHub.Server.Internal.Engine;
+
+/// <summary>Room history in this process's memory. Single instance only: other instances cannot see it.</summary>
+internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
+{
+    private readonly ConcurrentDictionary<string, RoomLog> _rooms = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly HistoryOptions _options;
+    private readonly ITimer _sweeper;
+
+    public RoomHistoryMemory(IOptions<RoomHubOptions> options, TimeProvider time)
+    {
+        _time = time;
+        _options = options.Value.History;
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.MaxAge.Ticks / 4, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromMinutes(1).Ticks));
+        _sweeper = time.CreateTimer(_ => Sweep(), null, period, period);
+    }
+
+    public Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var log = _rooms.GetOrAdd(room, static _ => new RoomLog());
+            lock (log)
+            {
+                if (log.Removed)
+                {
+                    continue; // swept between lookup and lock; take the fresh one
+                }
+
+                var now = _time.GetUtcNow();
+                var ms = (ulong)now.ToUnixTimeMilliseconds();
+                var id = ms > log.LastId.Milliseconds ? new StreamId(ms, 0) : new StreamId(log.LastId.Milliseconds, log.LastId.Sequence + 1);
+                var message = new RoomMessage(id.ToString(), room, text, sentAt);
+                log.LastId = id;
+                log.Entries.Enqueue((id, message));
+                Trim(log, now);
+                return Task.FromResult(message);
+            }
+        }
+    }
+
+    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken)
+    {
+        if (!_rooms.TryGetValue(room, out var log))
+        {
+            return Task.FromResult<IReadOnlyList<RoomMessage>>([]);
+        }
+
+        lock (log)
+        {
+            Trim(log, _time.GetUtcNow());
+            return Task.FromResult<IReadOnlyList<RoomMessage>>(log.Entries.Skip(Math.Max(0, log.Entries.Count - limit)).Select(e => e.Message).ToArray());
+        }
+    }
+
+    public Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (!_rooms.TryGetValue(room, out var log))
+        {
+            return Task.FromResult(new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, now, _options.MaxAge), []));
+        }
+
+        lock (log)
+        {
+            Trim(log, now);
+            var messages = log.Entries.Where(e => after is null || e.Id > after.Value).Select(e => e.Message).ToArray();
+            var recovered = after is null ? log.MaxDeleted == StreamId.Zero : after.Value >= log.MaxDeleted;
+            return Task.FromResult(new ResumeResult(recovered, messages));
+        }
+    }
+
+    private void Trim(RoomLog log, DateTimeOffset now)
+    {
+        var oldest = StreamId.FromTime(now - _options.MaxAge);
+        while (log.Entries.Count > 0 && (log.Entries.Count > _options.MaxLength || log.Entries.Peek().Id < oldest))
+        {
+            log.MaxDeleted = log.Entries.Dequeue().Id;
+        }
+    }
+
+    private void Sweep()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (room, log) in _rooms)
+        {
+            lock (log)
+            {
+                Trim(log, now);
+                if (log.Entries.Count == 0)
+                {
+                    log.Removed = true;
+                    _rooms.TryRemove(KeyValuePair.Create(room, log));
+                }
+            }
+        }
+    }
+
+    public void Dispose() => _sweeper.Dispose();
+
+    private sealed class RoomLog
+    {
+        public Queue<(StreamId Id, RoomMessage Message)> Entries { get; } = new();
+
+        public StreamId LastId { get; set; }
+
+        public StreamId MaxDeleted { get; set; }
+
+        public bool Removed { get; set; }
+    }
+}
+
+internal static class HistoryRecovery
+{
+    /// <summary>
+    /// A room with no stored history either never had messages or saw them all age out. Messages after
+    /// <paramref name="after"/> are younger than it, so if it is itself younger than the age bound, none of them can have
+    /// aged out: nothing was missed.
+    /// </summary>
+    public static bool RecoveredWithoutHistory(StreamId? after, DateTimeOffset now, TimeSpan maxAge) =>
+        after is null || after.Value >= StreamId.FromTime(now - maxAge);
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
+using StackExchange.Redis;
+
+namespace RoomHub.Server.Internal.Engine;
+
+/// <summary>
+/// Room history in Redis Streams, one stream per room (<see cref="RedisKeys.History"/>), shared by every instance.
+/// Each append is one script: XADD with an exact MAXLEN, XTRIM by MINID for the age bound, PEXPIRE so that an idle
+/// room's key disappears. Ids are the stream ids Redis assigns, so they increase within a room across instances.
+/// Entry fields: <c>m</c> = message text, <c>t</c> = accepted at (unix ms).
+/// </summary>
+internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : IRoomHistory
+{
+    private const string AppendScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[2], 't', ARGV[3])
+        redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - tonumber(ARGV[4])))
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        return id
+        """;
+
+    // Returns { exists, max-deleted-entry-id, entries } after dropping what has aged out.
+    private const string ReadScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return { 0 } end
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - tonumber(ARGV[1])))
+        local info = redis.call('XINFO', 'STREAM', KEYS[1])
+        local deleted = '0-0'
+        for i = 1, #info, 2 do
+          if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
+        end
+        local entries
+        if ARGV[2] == 'latest' then
+          entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
+        else
+          entries = redis.call('XRANGE', KEYS[1], ARGV[2], '+')
+        end
+        return { 1, deleted, entries }
+        """;
+
+    private readonly RedisKeys _keys = new(redis.Prefix);
+    private readonly HistoryOptions _options = options.Value.History;
+
+    private long MaxAgeMs => (long)_options.MaxAge.TotalMilliseconds;
+
+    public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
+    {
+        var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+        var id = (string?)await db.ScriptEvaluateAsync(AppendScript, [_keys.History(room)],
+            [_options.MaxLength, text, sentAt.ToUnixTimeMilliseconds(), MaxAgeMs]).ConfigureAwait(false);
+        return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
+    }
+
+    public async Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken)
+    {
+        var (exists, _, entries) = await ReadAsync(room, "latest", limit).ConfigureAwait(false);
+        if (!exists)
+        {
+            return [];
+        }
+
+        var messages = ToMessages(room, entries);
+        Array.Reverse(messages);
+        return messages;
+    }
+
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    {
+        var start = after is { } id ? "(" + id : "-";
+        var (exists, deleted, entries) = await ReadAsync(room, start, 0).ConfigureAwait(false);
+        if (!exists)
+        {
+            return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, DateTimeOffset.UtcNow, _options.MaxAge), []);
+        }
+
+        var recovered = after is null ? deleted == StreamId.Zero : after.Value >= deleted;
+        return new ResumeResult(recovered, ToMessages(room, entries));
+    }
+
+    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries)> ReadAsync(string room, string start, int count)
+    {
+        var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, start, count]).ConfigureAwait(false))!;
+        if ((long)result[0] == 0)
+        {
+            return (false, StreamId.Zero, []);
+        }
+
+        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!);
+    }
+
+    private static RoomMessage[] ToMessages(string room, RedisResult[] entries)
+    {
+        var messages = new RoomMessage[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var entry = (RedisResult[])entries[i]!;
+            var fields = (RedisResult[])entry[1]!;
+            string text = "";
+            long sentAt = 0;
+            for (var f = 0; f + 1 < fields.Length; f += 2)
+            {
+                switch ((string?)fields[f])
+                {
+                    case "m":
+                        text = (string?)fields[f + 1] ?? "";
+                        break;
+                    case "t":
+                        sentAt = long.Parse((string)fields[f + 1]!, CultureInfo.InvariantCulture);
+                        break;
+                }
+            }
+
+            messages[i] = new RoomMessage((string)entry[0]!, room, text, DateTimeOffset.FromUnixTimeMilliseconds(sentAt));
+        }
+
+        return messages;
+    }
+}

@@ -1,0 +1,96 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
+using StackExchange.Redis;
+
+namespace RoomHub.Server.Internal;
+
+/// <summary>
+/// The Redis backplane, kept serving while Redis is away. A new connection subscribes to a per-connection channel,
+/// which RoomHub never uses (it sends only to rooms, and joins rooms locally), so that subscription failing during
+/// an outage must not refuse the connection. A join or leave that would subscribe or unsubscribe a room channel is
+/// refused before the backplane is touched (the backplane cannot undo a half-done subscription).
+/// </summary>
+internal sealed partial class ResilientLifetimeManager(
+    RedisHubLifetimeManager<RoomsHub> inner,
+    RedisConnection redis,
+    ConnectionRegistry connections,
+    ILogger<ResilientLifetimeManager> logger) : HubLifetimeManager<RoomsHub>, IDisposable
+{
+    public override async Task OnConnectedAsync(HubConnectionContext connection)
+    {
+        try
+        {
+            await inner.OnConnectedAsync(connection).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            LogConnectedWithoutRedis(logger, connection.ConnectionId, ex.Message);
+        }
+    }
+
+    public override async Task OnDisconnectedAsync(HubConnectionContext connection)
+    {
+        try
+        {
+            await inner.OnDisconnectedAsync(connection).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            LogDisconnectedWithoutRedis(logger, connection.ConnectionId, ex.Message);
+        }
+    }
+
+    public override Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        // Only the first local member's join subscribes the room's channel.
+        EnsureReachableUnless(() => connections.LocalMembers(groupName) > 0);
+        return inner.AddToGroupAsync(connectionId, groupName, cancellationToken);
+    }
+
+    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    {
+        // Only the last local member's leave unsubscribes it.
+        EnsureReachableUnless(() => connections.LocalMembers(groupName) > 1);
+        return inner.RemoveFromGroupAsync(connectionId, groupName, cancellationToken);
+    }
+
+    private void EnsureReachableUnless(Func<bool> redisNotNeeded)
+    {
+        if (!redis.IsConnected && !redisNotNeeded())
+        {
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected.");
+        }
+    }
+
+    public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendAllAsync(methodName, args, cancellationToken);
+
+    public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default) => inner.SendAllExceptAsync(methodName, args, excludedConnectionIds, cancellationToken);
+
+    public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendConnectionAsync(connectionId, methodName, args, cancellationToken);
+
+    public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendConnectionsAsync(connectionIds, methodName, args, cancellationToken);
+
+    public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendGroupAsync(groupName, methodName, args, cancellationToken);
+
+    public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendGroupsAsync(groupNames, methodName, args, cancellationToken);
+
+    public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default) => inner.SendGroupExceptAsync(groupName, methodName, args, excludedConnectionIds, cancellationToken);
+
+    public override Task SendUserAsync(string userId, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendUserAsync(userId, methodName, args, cancellationToken);
+
+    public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendUsersAsync(userIds, methodName, args, cancellationToken);
+
+    public override Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken) => inner.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken);
+
+    public override Task SetConnectionResultAsync(string connectionId, Microsoft.AspNetCore.SignalR.Protocol.CompletionMessage result) => inner.SetConnectionResultAsync(connectionId, result);
+
+    public override bool TryGetReturnType(string invocationId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Type? type) => inner.TryGetReturnType(invocationId, out type);
+
+    public void Dispose() => inner.Dispose();
+
+    [LoggerMessage(1010, LogLevel.Warning, "Connection {ConnectionId} accepted while Redis is unreachable: {Reason}")]
+    private static partial void LogConnectedWithoutRedis(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(1011, LogLevel.Debug, "Connection {ConnectionId} closed while Redis is unreachable: {Reason}")]
+    private static partial void LogDisconnectedWithoutRedis(ILogger logger, string connectionId, string reason);
+}

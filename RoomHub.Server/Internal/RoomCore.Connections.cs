@@ -1,0 +1,111 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.SignalR;
+using RoomHub.Contracts;
+using RoomHub.Server.Internal.Engine;
+
+namespace RoomHub.Server.Internal;
+
+internal sealed partial class RoomCore
+{
+    /// <summary>The query parameter that names a session, on the hub and on the legacy endpoint.</summary>
+    public const string SessionParameter = "session";
+
+    public async Task ConnectedAsync(string connectionId, string? user, IFeatureCollection features, string? session, CancellationToken cancellationToken)
+    {
+        if (session is not null && !IsValidSessionId(session))
+        {
+            throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "A session id is 16 to 128 letters, digits, '-' or '_'; use a random UUID.");
+        }
+
+        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session);
+        connections.Add(state);
+        if (session is null)
+        {
+            return;
+        }
+
+        SessionState? remembered;
+        try
+        {
+            remembered = await sessions.GetAsync(state.SessionOwner, session, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStoreFailed(logger, "session", ex);
+            throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session could not be restored right now; reconnect later.");
+        }
+
+        if (remembered is null)
+        {
+            return;
+        }
+
+        foreach (var room in remembered.Rooms)
+        {
+            await JoinAsync(connectionId, room, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ReplayAsync(connectionId, remembered, cancellationToken).ConfigureAwait(false);
+        LogSessionRestored(logger, connectionId, remembered.Rooms.Count);
+    }
+
+    public async Task DisconnectedAsync(string connectionId)
+    {
+        if (connections.Remove(connectionId) is not { } state)
+        {
+            return;
+        }
+
+        foreach (var room in state.Rooms())
+        {
+            await BestEffortAsync(() => presence.RemoveAsync(room, state.Member, CancellationToken.None), "presence").ConfigureAwait(false);
+            await AnnounceAsync(room, state, joined: false).ConfigureAwait(false);
+        }
+
+        if (state.Session is { } session)
+        {
+            // The TTL of the session's rooms counts from now, its last close.
+            await BestEffortAsync(() => sessions.TouchAsync([(state.SessionOwner, session, state.Rooms())], time.GetUtcNow(), CancellationToken.None), "session").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Re-sends what the session's rooms received since shortly before its previous connection was last known alive:
+    /// anything written to a connection that was already dead is not lost. Messages may arrive twice (same id).
+    /// </summary>
+    private async Task ReplayAsync(string connectionId, SessionState remembered, CancellationToken cancellationToken)
+    {
+        var window = _options.Sessions.ReplayWindow;
+        if (window <= TimeSpan.Zero || remembered.Rooms.Count == 0)
+        {
+            return;
+        }
+
+        var since = StreamId.FromTime(remembered.LastSeen - window);
+        var client = hub.Clients.Client(connectionId);
+        foreach (var room in remembered.Rooms)
+        {
+            ResumeResult missed;
+            try
+            {
+                missed = await history.GetAfterAsync(room, since, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogStoreFailed(logger, "history", ex);
+                continue;
+            }
+
+            foreach (var message in missed.Messages)
+            {
+                await client.ReceiveMessage(message).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static bool IsValidSessionId(string session) =>
+        session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;
+
+    [LoggerMessage(2010, LogLevel.Debug, "Connection {ConnectionId} restored its session with {Rooms} rooms.")]
+    private static partial void LogSessionRestored(ILogger logger, string connectionId, int rooms);
+}
