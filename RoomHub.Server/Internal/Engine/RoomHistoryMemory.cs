@@ -101,6 +101,13 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         }
     }
 
+    /// <summary>Whether anything is kept for the room (an idle room is swept away).</summary>
+    internal bool HoldsRoom(string room)
+    {
+        Sweep();
+        return _rooms.ContainsKey(room);
+    }
+
     public void Dispose() => _sweeper.Dispose();
 
     private sealed class RoomLog

@@ -7,27 +7,39 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Room history in Redis Streams, one stream per room (<see cref="RedisKeys.History"/>), shared by every instance.
-/// Each append is one script: XADD with an exact MAXLEN, XTRIM by MINID for the age bound, PEXPIRE so that an idle
-/// room's key disappears. Ids are the stream ids Redis assigns, so they increase within a room across instances.
+/// Each append is one script: XADD, XDEL of what the count and age bounds drop, PEXPIRE so that an idle room's key
+/// disappears. Ids are the stream ids Redis assigns, so they increase within a room across instances.
 /// Entry fields: <c>m</c> = message text, <c>t</c> = accepted at (unix ms).
 /// </summary>
 internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : IRoomHistory
 {
-    private const string AppendScript = """
+    // Entries are dropped with XDEL, not XTRIM: only XDEL advances the stream's max-deleted-entry-id, which is how a
+    // resume learns whether anything after the client's last id was dropped.
+    private const string DropAged = """
+        local function drop(entries)
+          local ids = {}
+          for i, e in ipairs(entries) do ids[i] = e[1] end
+          if #ids > 0 then redis.call('XDEL', KEYS[1], unpack(ids)) end
+        end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[2], 't', ARGV[3])
-        redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - tonumber(ARGV[4])))
-        redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        local cutoff = now - tonumber(ARGV[1]) - 1
+        if cutoff >= 0 then drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 1000)) end
+        """;
+
+    // ARGV: max age (ms), max length, text, accepted at (unix ms).
+    private const string AppendScript = DropAged + "\n" + """
+        local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 't', ARGV[4])
+        local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+        if excess > 0 then drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[1])
         return id
         """;
 
-    // Returns { exists, max-deleted-entry-id, entries } after dropping what has aged out.
+    // ARGV: max age (ms), start ('latest' or an XRANGE start), count. Returns { exists, max-deleted-entry-id, entries }.
     private const string ReadScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return { 0 } end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('XTRIM', KEYS[1], 'MINID', tostring(now - tonumber(ARGV[1])))
+        """ + "\n" + DropAged + "\n" + """
         local info = redis.call('XINFO', 'STREAM', KEYS[1])
         local deleted = '0-0'
         for i = 1, #info, 2 do
@@ -51,7 +63,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
         var id = (string?)await db.ScriptEvaluateAsync(AppendScript, [_keys.History(room)],
-            [_options.MaxLength, text, sentAt.ToUnixTimeMilliseconds(), MaxAgeMs]).ConfigureAwait(false);
+            [MaxAgeMs, _options.MaxLength, text, sentAt.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
         return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
     }
 

@@ -1,0 +1,182 @@
+using Microsoft.Extensions.Options;
+using RoomHub.Server;
+using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.Engine;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests.Engine;
+
+/// <summary>The contract of <see cref="IRoomHistory"/>, held against every implementation.</summary>
+public abstract class RoomHistoryConformance
+{
+    private protected abstract Task<IRoomHistory> CreateAsync(HistoryOptions options);
+
+    /// <summary>Whether the store still holds anything for the room.</summary>
+    private protected abstract Task<bool> HoldsAnythingAsync(IRoomHistory history, string room);
+
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    [Fact]
+    public async Task AppendedMessagesGetStrictlyIncreasingIdsAndKeepTheirText()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        var texts = new[] { "first", "", "ünïcødé ✓ 😀", new string('x', 5000) };
+
+        var stored = new List<Contracts.RoomMessage>();
+        foreach (var text in texts)
+        {
+            stored.Add(await history.AppendAsync(room, text, DateTimeOffset.UtcNow, None));
+        }
+
+        var ids = stored.Select(m => StreamId.Parse(m.Id)).ToArray();
+        Assert.True(ids.Zip(ids.Skip(1)).All(pair => pair.First < pair.Second));
+        Assert.Equal(texts, (await history.GetLatestAsync(room, 10, None)).Select(m => m.Message));
+        Assert.Equal(stored.Select(m => m.Id), (await history.GetLatestAsync(room, 10, None)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task ConcurrentAppendsGetDistinctIncreasingIds()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+
+        var stored = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => history.AppendAsync(room, i.ToString(System.Globalization.CultureInfo.InvariantCulture), DateTimeOffset.UtcNow, None)));
+
+        Assert.Equal(200, stored.Select(m => m.Id).Distinct().Count());
+        var read = await history.GetLatestAsync(room, 1000, None);
+        Assert.Equal(read.Select(m => StreamId.Parse(m.Id)).Order(), read.Select(m => StreamId.Parse(m.Id)));
+    }
+
+    [Fact]
+    public async Task LatestReturnsTheNewestOldestFirst()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        for (var i = 1; i <= 10; i++)
+        {
+            await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None);
+        }
+
+        Assert.Equal(["m8", "m9", "m10"], (await history.GetLatestAsync(room, 3, None)).Select(m => m.Message));
+        Assert.Empty(await history.GetLatestAsync(Rooms.Unique("empty"), 3, None));
+    }
+
+    [Fact]
+    public async Task RoomsAreKeptApart()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var (a, b) = (Rooms.Unique("a"), Rooms.Unique("b"));
+        await history.AppendAsync(a, "to a", DateTimeOffset.UtcNow, None);
+        await history.AppendAsync(b, "to b", DateTimeOffset.UtcNow, None);
+
+        Assert.Equal(["to a"], (await history.GetLatestAsync(a, 10, None)).Select(m => m.Message));
+        Assert.All(await history.GetLatestAsync(b, 10, None), m => Assert.Equal(b, m.Room));
+    }
+
+    [Fact]
+    public async Task ResumeReturnsEverythingAfterTheLastIdAndIsRecovered()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        var stored = new List<Contracts.RoomMessage>();
+        for (var i = 0; i < 6; i++)
+        {
+            stored.Add(await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None));
+        }
+
+        var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), None);
+        Assert.True(resumed.Recovered);
+        Assert.Equal(stored.Skip(3).Select(m => m.Id), resumed.Messages.Select(m => m.Id));
+
+        var upToDate = await history.GetAfterAsync(room, StreamId.Parse(stored[^1].Id), None);
+        Assert.True(upToDate.Recovered);
+        Assert.Empty(upToDate.Messages);
+
+        var everything = await history.GetAfterAsync(room, null, None);
+        Assert.True(everything.Recovered);
+        Assert.Equal(6, everything.Messages.Count);
+    }
+
+    [Fact]
+    public async Task CountBoundDropsTheOldestAndAResumeFromBeforeItIsNotRecovered()
+    {
+        var history = await CreateAsync(new HistoryOptions { MaxLength = 5 });
+        var room = Rooms.Unique();
+        var stored = new List<Contracts.RoomMessage>();
+        for (var i = 0; i < 12; i++)
+        {
+            stored.Add(await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None));
+        }
+
+        Assert.Equal(stored.Skip(7).Select(m => m.Id), (await history.GetLatestAsync(room, 100, None)).Select(m => m.Id));
+
+        var tooOld = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), None);
+        Assert.False(tooOld.Recovered);
+        Assert.Equal(stored.Skip(7).Select(m => m.Id), tooOld.Messages.Select(m => m.Id));
+
+        var justInTime = await history.GetAfterAsync(room, StreamId.Parse(stored[6].Id), None);
+        Assert.True(justInTime.Recovered);
+        Assert.Equal(5, justInTime.Messages.Count);
+
+        Assert.False((await history.GetAfterAsync(room, null, None)).Recovered);
+    }
+
+    [Fact]
+    public async Task AgeBoundDropsOldMessagesAndAnIdleRoomLeavesNoTrace()
+    {
+        var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromSeconds(1) });
+        var room = Rooms.Unique();
+        var first = await history.AppendAsync(room, "old", DateTimeOffset.UtcNow, None);
+
+        await Poll.UntilAsync(async () => (await history.GetLatestAsync(room, 10, None)).Count == 0, "the message to age out");
+        var beforeFirst = StreamId.Parse(first.Id) with { Sequence = 0, Milliseconds = StreamId.Parse(first.Id).Milliseconds - 1 };
+        Assert.False((await history.GetAfterAsync(room, beforeFirst, None)).Recovered);
+        await Poll.UntilAsync(async () => !await HoldsAnythingAsync(history, room), "the idle room to leave no trace");
+
+        var next = await history.AppendAsync(room, "new", DateTimeOffset.UtcNow, None);
+        Assert.True(StreamId.Parse(next.Id) > StreamId.Parse(first.Id));
+    }
+
+    [Fact]
+    public async Task ResumeInARoomWithNoHistoryIsRecoveredOnlyForARecentId()
+    {
+        var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromMinutes(10) });
+        var room = Rooms.Unique("never");
+
+        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), None)).Recovered);
+    }
+
+    private protected static IOptions<RoomHubOptions> OptionsWith(HistoryOptions history) => Options.Create(new RoomHubOptions { History = history });
+}
+
+public sealed class RoomHistoryMemoryConformance : RoomHistoryConformance
+{
+    private protected override Task<IRoomHistory> CreateAsync(HistoryOptions options) =>
+        Task.FromResult<IRoomHistory>(new RoomHistoryMemory(OptionsWith(options), TimeProvider.System));
+
+    private protected override Task<bool> HoldsAnythingAsync(IRoomHistory history, string room) =>
+        Task.FromResult(((RoomHistoryMemory)history).HoldsRoom(room));
+}
+
+public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
+{
+    private readonly Dictionary<IRoomHistory, RedisConnection> _connections = [];
+
+    private protected override async Task<IRoomHistory> CreateAsync(HistoryOptions options)
+    {
+        var settings = new RoomHubOptions { History = options };
+        var connection = await RedisStores.ConnectAsync(settings);
+        var history = new RoomHistoryRedis(connection, Options.Create(settings));
+        _connections[history] = connection;
+        return history;
+    }
+
+    private protected override async Task<bool> HoldsAnythingAsync(IRoomHistory history, string room)
+    {
+        var connection = _connections[history];
+        var db = (await connection.GetAsync()).GetDatabase();
+        return await db.KeyExistsAsync(new RedisKeys(connection.Prefix).History(room));
+    }
+}

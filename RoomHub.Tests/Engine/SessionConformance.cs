@@ -1,0 +1,94 @@
+using Microsoft.Extensions.Options;
+using RoomHub.Server;
+using RoomHub.Server.Internal.Engine;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests.Engine;
+
+/// <summary>The contract of <see cref="ISessionStore"/>, held against every implementation.</summary>
+public abstract class SessionConformance
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    private protected abstract Task<ISessionStore> CreateAsync(RoomSessionOptions options);
+
+    private static string NewSession() => Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task UnknownSessionHasNothing()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+
+        Assert.Null(await sessions.GetAsync("anonymous", NewSession(), None));
+    }
+
+    [Fact]
+    public async Task RoomsJoinedAndLeftAreRemembered()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+        await sessions.AddRoomAsync("anonymous", session, "a", None);
+        await sessions.AddRoomAsync("anonymous", session, "b", None);
+        await sessions.AddRoomAsync("anonymous", session, "c", None);
+        await sessions.RemoveRoomAsync("anonymous", session, "b", None);
+
+        var state = await sessions.GetAsync("anonymous", session, None);
+
+        Assert.NotNull(state);
+        Assert.Equal(["a", "c"], state.Rooms.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task SessionsOfDifferentOwnersNeverMix()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+        await sessions.AddRoomAsync("user:alice", session, "alice-room", None);
+
+        Assert.Null(await sessions.GetAsync("user:mallory", session, None));
+        Assert.Null(await sessions.GetAsync("anonymous", session, None));
+    }
+
+    [Fact]
+    public async Task TouchRecordsWhenTheSessionWasSeenAndItsRooms()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+        var seen = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+        await sessions.TouchAsync([("anonymous", session, ["x", "y"])], seen, None);
+
+        var state = await sessions.GetAsync("anonymous", session, None);
+        Assert.NotNull(state);
+        Assert.Equal(seen, state.LastSeen);
+        Assert.Equal(["x", "y"], state.Rooms.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task SessionIsForgottenOneTtlAfterItWasLastTouched()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions { Ttl = TimeSpan.FromSeconds(1) });
+        var session = NewSession();
+        await sessions.AddRoomAsync("anonymous", session, "a", None);
+        await sessions.TouchAsync([("anonymous", session, ["a"])], DateTimeOffset.UtcNow, None);
+
+        await Poll.UntilAsync(async () => await sessions.GetAsync("anonymous", session, None) is null, "the session to expire");
+    }
+
+    private protected static IOptions<RoomHubOptions> OptionsWith(RoomSessionOptions sessions) => Options.Create(new RoomHubOptions { Sessions = sessions });
+}
+
+public sealed class SessionMemoryConformance : SessionConformance
+{
+    private protected override Task<ISessionStore> CreateAsync(RoomSessionOptions options) =>
+        Task.FromResult<ISessionStore>(new SessionMemory(OptionsWith(options), TimeProvider.System));
+}
+
+public sealed class SessionRedisConformance : SessionConformance
+{
+    private protected override async Task<ISessionStore> CreateAsync(RoomSessionOptions options)
+    {
+        var settings = new RoomHubOptions { Sessions = options };
+        return new SessionRedis(await RedisStores.ConnectAsync(settings), Options.Create(settings));
+    }
+}
