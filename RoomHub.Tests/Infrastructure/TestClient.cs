@@ -20,9 +20,11 @@ public sealed class TestClient : IAsyncDisposable
 
     public IReadOnlyList<RoomMessage> Received => _received.ToArray();
 
-    public static async Task<TestClient> ConnectAsync(RoomHubInstance instance, bool messagePack = false)
+    public static Task<TestClient> ConnectAsync(RoomHubInstance instance, bool messagePack = false) => ConnectAsync(instance.HubUrl, messagePack);
+
+    public static async Task<TestClient> ConnectAsync(Uri hubUrl, bool messagePack = false)
     {
-        var builder = new HubConnectionBuilder().WithUrl(instance.HubUrl);
+        var builder = new HubConnectionBuilder().WithUrl(hubUrl);
         if (messagePack)
         {
             builder.AddMessagePackProtocol();

@@ -1,5 +1,5 @@
 // A real @microsoft/signalr client driven over stdin/stdout by the RoomHub test suite.
-// Usage: node signalr-client.mjs <hub-url>
+// Usage: node signalr-client.mjs <hub-url> [reconnect]   ("reconnect": built with withAutomaticReconnect, nothing else)
 // stdin:  one JSON command per line: {"op":"subscribe"|"unsubscribe","room":...} | {"op":"send","room":...,"message":...} | {"op":"stop"}
 // stdout: one JSON event per line:   {"event":"ready"} | {"event":"message","message":{...}} | {"event":"done","op":...,"result":...} | {"event":"failed","op":...,"error":...}
 import * as signalR from "@microsoft/signalr";
@@ -8,10 +8,15 @@ import { createInterface } from "node:readline";
 const url = process.argv[2];
 const emit = (event) => process.stdout.write(JSON.stringify(event) + "\n");
 
-const connection = new signalR.HubConnectionBuilder()
+let builder = new signalR.HubConnectionBuilder()
   .withUrl(url, { skipNegotiation: true, transport: signalR.HttpTransportType.WebSockets })
-  .configureLogging(signalR.LogLevel.Warning)
-  .build();
+  .configureLogging(signalR.LogLevel.None);
+if (process.argv[3] === "reconnect") {
+  builder = builder.withAutomaticReconnect([0, 250, 500, 1000, 1000, 2000, 2000, 2000]);
+}
+const connection = builder.build();
+connection.onreconnecting(() => emit({ event: "reconnecting" }));
+connection.onreconnected(() => emit({ event: "reconnected" }));
 
 connection.on("ReceiveMessage", (message) => emit({ event: "message", message }));
 
