@@ -28,7 +28,7 @@ dir="$root/run/local-cluster"
 command=""
 target=""
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 fail() { echo "local-cluster: $*" >&2; exit 1; }
 
 while (($#)); do
