@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole RoomHub test suite on a fresh Debian machine: installs what is missing (redis-server, node/npm from
-# Debian's packages; the JavaScript clients with `npm ci`), then runs every test against real processes.
+# Runs the whole RoomHub test suite on a fresh Debian machine: installs what is missing (redis-server, haproxy,
+# node/npm from Debian's packages; the JavaScript clients and the manifest validator with `npm ci`), then runs every
+# test against real processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ command -v dotnet >/dev/null || { echo "The .NET 10 SDK is required: https://dot
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
@@ -16,6 +18,10 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The manifest tests render the kustomizations with `kubectl kustomize`, which needs kubectl 1.21 or later (kustomize
+# v4+). Debian's own kubernetes-client (1.20, kustomize v2) cannot read them, so it is not a substitute.
+command -v kubectl >/dev/null || echo "warning: kubectl (1.21 or later) is not installed: DeploymentManifestTests will fail" >&2
 
 (cd RoomHub.Tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 

@@ -8,7 +8,9 @@ internal static class RequiredTool
 {
     public static string Find(string name, string installHint)
     {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        // Debian installs daemons (haproxy) in /usr/sbin, which a non-root PATH may lack.
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+        foreach (var directory in path.Concat(["/usr/sbin", "/sbin"]))
         {
             var candidate = Path.Combine(directory, name);
             if (File.Exists(candidate))

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using RoomHub.Contracts;
@@ -20,11 +21,27 @@ public sealed class TestClient : IAsyncDisposable
 
     public IReadOnlyList<RoomMessage> Received => _received.ToArray();
 
-    public static Task<TestClient> ConnectAsync(RoomHubInstance instance, bool messagePack = false) => ConnectAsync(instance.HubUrl, messagePack);
+    public static Task<TestClient> ConnectAsync(RoomHubInstance instance, bool messagePack = false) =>
+        ConnectAsync(new HubConnectionBuilder().WithUrl(instance.HubUrl), messagePack);
 
-    public static async Task<TestClient> ConnectAsync(Uri hubUrl, bool messagePack = false)
+    /// <summary>
+    /// Connects to a hub URL, e.g. through a load balancer. With <paramref name="skipNegotiation"/> the client opens a
+    /// WebSocket at once (one request, no affinity needed); without it, it negotiates first, as clients do by default.
+    /// </summary>
+    public static Task<TestClient> ConnectAsync(Uri hubUrl, bool skipNegotiation = false, bool messagePack = false) =>
+        ConnectAsync(
+            new HubConnectionBuilder().WithUrl(hubUrl, options =>
+            {
+                if (skipNegotiation)
+                {
+                    options.SkipNegotiation = true;
+                    options.Transports = HttpTransportType.WebSockets;
+                }
+            }),
+            messagePack);
+
+    private static async Task<TestClient> ConnectAsync(IHubConnectionBuilder builder, bool messagePack)
     {
-        var builder = new HubConnectionBuilder().WithUrl(hubUrl);
         if (messagePack)
         {
             builder.AddMessagePackProtocol();
