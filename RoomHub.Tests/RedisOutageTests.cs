@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using RoomHub.Contracts;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests;
+
+public sealed class RedisOutageTests
+{
+    [Fact]
+    public async Task RedisKilledAndRestartedIsSurvivedHonestly()
+    {
+        // A Redis of this test's own, since it is killed.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 2, redis: redis);
+        var room = Rooms.Unique("outage");
+        await using var sender = await TestClient.ConnectAsync(cluster[0]);
+        await using var receiver = await TestClient.ConnectAsync(cluster[1]);
+        await receiver.SubscribeAsync(room);
+        await using var legacy = await LegacyClient.ConnectAsync(cluster[1]);
+        await legacy.SubscribeAsync(room);
+        var before = await sender.SendAsync(room, "before");
+        await receiver.WaitForAsync(m => m.Id == before, "delivery before the outage");
+        await legacy.WaitForFrameAsync("before");
+        using var http = new HttpClient { BaseAddress = cluster[0].BaseAddress };
+
+        redis.Kill();
+
+        // Sends fail fast and clearly; nobody is disconnected; the instance still accepts new clients; it says it is not ready.
+        await Poll.UntilAsync(async () => (await http.GetAsync("/health")).StatusCode == HttpStatusCode.ServiceUnavailable, "/health to report not ready");
+        var clock = Stopwatch.StartNew();
+        var error = await Assert.ThrowsAsync<HubException>(() => sender.SendAsync(room, "during"));
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+        Assert.Contains(RoomErrorCodes.SendFailed + ": ", error.Message, StringComparison.Ordinal);
+        await legacy.SendMessageAsync(room, "legacy during");
+        await legacy.WaitForErrorAsync(RoomErrorCodes.SendFailed);
+        await using var newcomer = await TestClient.ConnectAsync(cluster[0]);
+        Assert.Equal(HubConnectionState.Connected, sender.Connection.State);
+        Assert.Equal(HubConnectionState.Connected, receiver.Connection.State);
+        Assert.Equal(System.Net.WebSockets.WebSocketState.Open, legacy.Socket.State);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/alive")).StatusCode);
+
+        await redis.StartAsync();
+        var back = Stopwatch.StartNew();
+
+        // Within 2 s of Redis answering again, sends succeed and reach the rooms that existed before, on both instances.
+        string? after = null;
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                after = await sender.SendAsync(room, "after");
+                return true;
+            }
+            catch (HubException)
+            {
+                return false;
+            }
+        }, "a send to succeed after Redis returned", TimeSpan.FromSeconds(2));
+        var recovery = back.Elapsed;
+        await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the outage", TimeSpan.FromSeconds(2));
+        await legacy.WaitForFrameAsync("after", TimeSpan.FromSeconds(2));
+        await Poll.UntilAsync(async () => (await http.GetAsync("/health")).StatusCode == HttpStatusCode.OK, "/health to report ready again");
+        Assert.InRange(recovery, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+    }
+}
