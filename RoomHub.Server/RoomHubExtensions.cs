@@ -11,6 +11,7 @@ using RoomHub.Contracts;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.Security;
 
 namespace RoomHub.Server;
 
@@ -71,6 +72,7 @@ public static class RoomHubExtensions
         }
 
         AddTelemetry(builder);
+        builder.AddRoomHubSecurity();
         return builder;
     }
 
@@ -83,7 +85,8 @@ public static class RoomHubExtensions
         ArgumentNullException.ThrowIfNull(app);
 
         app.UseWebSockets();
-        app.MapHub<RoomsHub>(RoomHubPaths.Hub);
+        app.UseRoomHubSecurity();
+        app.MapRoomsHub();
         if (app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled)
         {
             var legacy = app.Services.GetRequiredService<LegacyEndpoint>();

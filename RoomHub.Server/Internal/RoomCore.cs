@@ -1,5 +1,7 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.SignalR;
 using RoomHub.Contracts;
+using RoomHub.Server.Internal.Security;
 
 namespace RoomHub.Server.Internal;
 
@@ -14,11 +16,13 @@ internal sealed partial class RoomCore(
     MessageIdGenerator ids,
     TimeProvider time,
     RoomHubTelemetry telemetry,
+    RoomAuthorizer authorizer,
     ILogger<RoomCore> logger)
 {
-    public Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
+    public Task SubscribeAsync(string connectionId, ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
+        authorizer.Authorize(user, name, RoomActions.Subscribe);
         return hub.Groups.AddToGroupAsync(connectionId, name, cancellationToken);
     }
 
@@ -28,13 +32,14 @@ internal sealed partial class RoomCore(
         return hub.Groups.RemoveFromGroupAsync(connectionId, name, cancellationToken);
     }
 
-    public async Task<string> PublishAsync(string? room, string? message, CancellationToken cancellationToken)
+    public async Task<string> PublishAsync(ClaimsPrincipal? user, string? room, string? message, CancellationToken cancellationToken)
     {
         string name, text;
         try
         {
             name = RoomRules.ValidateRoom(room);
             text = rules.ValidateMessage(message);
+            authorizer.Authorize(user, name, RoomActions.Publish);
         }
         catch (HubException)
         {

@@ -18,9 +18,9 @@ internal sealed class RoomsHub(RoomCore core, ConnectionRegistry connections) : 
         return Task.CompletedTask;
     }
 
-    public Task Subscribe(string room) => core.SubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
+    public Task Subscribe(string room) => core.SubscribeAsync(Context.ConnectionId, Context.User, room, Context.ConnectionAborted);
 
     public Task Unsubscribe(string room) => core.UnsubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
 
-    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(roomId, message, Context.ConnectionAborted);
+    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(Context.User, roomId, message, Context.ConnectionAborted);
 }
