@@ -55,6 +55,21 @@ public sealed class TimeoutTests
         Assert.Equal(1009, code);
     }
 
+    [Fact]
+    public async Task ALegacyFrameCutShortThenSilentIsDroppedByTheKeepAlive()
+    {
+        // Mid-frame, a client cannot answer pings: the keep-alive timeout bounds a frame that stops arriving.
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short)
+        {
+            ["RoomHub:Legacy:KeepAliveInterval"] = "00:00:01",
+            ["RoomHub:Legacy:KeepAliveTimeout"] = "00:00:01",
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+        await socket.SendFrameAsync(0x1, Encoding.UTF8.GetBytes("{\"ty"), declaredLength: 100);
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(10)));
+    }
+
     private static async Task<bool> ClosedWithinAsync(NetworkStream stream, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
