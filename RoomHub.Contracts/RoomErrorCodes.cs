@@ -23,4 +23,13 @@ public static class RoomErrorCodes
 
     /// <summary>The server could not accept the message (for example, its store is unavailable). Nothing was delivered; retrying is safe.</summary>
     public const string SendFailed = "SEND_FAILED";
+
+    /// <summary>The caller may not join or send to this room (room rules), or is not authenticated where the room requires it.</summary>
+    public const string Forbidden = "FORBIDDEN";
+
+    /// <summary>The connection sent or (un)subscribed faster than its rate limit allows. Nothing was done; slow down and retry.</summary>
+    public const string RateLimited = "RATE_LIMITED";
+
+    /// <summary>The connection is already in as many rooms as the server allows. Leave one first.</summary>
+    public const string TooManyRooms = "TOO_MANY_ROOMS";
 }

@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Engine;
 using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.Security;
 
 namespace RoomHub.Server;
 
@@ -83,6 +84,7 @@ public static class RoomHubExtensions
         }
 
         AddTelemetry(builder);
+        builder.AddRoomHubSecurity();
         return builder;
     }
 
@@ -95,7 +97,8 @@ public static class RoomHubExtensions
         ArgumentNullException.ThrowIfNull(app);
 
         app.UseWebSockets();
-        app.MapHub<RoomsHub>(RoomHubPaths.Hub);
+        app.UseRoomHubSecurity();
+        app.MapRoomsHub();
         if (app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled)
         {
             var legacy = app.Services.GetRequiredService<LegacyEndpoint>();

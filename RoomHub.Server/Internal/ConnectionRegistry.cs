@@ -17,6 +17,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public string? Session { get; } = session;
 
+    /// <summary>The authenticated user, for the room rules.</summary>
+    public System.Security.Claims.ClaimsPrincipal? Principal { get; init; }
+
     /// <summary>Sessions belong to their user; anonymous sessions are told apart by their unguessable ids alone.</summary>
     public string SessionOwner => User is null ? "anonymous" : "user:" + User;
 
@@ -35,6 +38,17 @@ internal sealed class ConnectionState(string connectionId, string transport, str
         lock (_rooms)
         {
             return _rooms.Remove(room);
+        }
+    }
+
+    public int RoomCount
+    {
+        get
+        {
+            lock (_rooms)
+            {
+                return _rooms.Count;
+            }
         }
     }
 

@@ -10,14 +10,14 @@ internal sealed partial class RoomCore
     /// <summary>The query parameter that names a session, on the hub and on the legacy endpoint.</summary>
     public const string SessionParameter = "session";
 
-    public async Task ConnectedAsync(string connectionId, string? user, IFeatureCollection features, string? session, CancellationToken cancellationToken)
+    public async Task ConnectedAsync(string connectionId, System.Security.Claims.ClaimsPrincipal? principal, string? user, IFeatureCollection features, string? session, CancellationToken cancellationToken)
     {
         if (session is not null && !IsValidSessionId(session))
         {
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "A session id is 16 to 128 letters, digits, '-' or '_'; use a random UUID.");
         }
 
-        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session);
+        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) { Principal = principal };
         connections.Add(state);
         if (session is null)
         {
@@ -42,7 +42,15 @@ internal sealed partial class RoomCore
 
         foreach (var room in remembered.Rooms)
         {
-            await JoinAsync(connectionId, room, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await JoinAsync(connectionId, room, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HubException ex)
+            {
+                // A room the user may no longer enter, or one that needs Redis during an outage: the rest are restored.
+                LogRoomNotRestored(logger, connectionId, room, ex.Message);
+            }
         }
 
         await ReplayAsync(connectionId, remembered, cancellationToken).ConfigureAwait(false);
@@ -105,6 +113,9 @@ internal sealed partial class RoomCore
 
     private static bool IsValidSessionId(string session) =>
         session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;
+
+    [LoggerMessage(2011, LogLevel.Debug, "Connection {ConnectionId} could not rejoin {Room} from its session: {Reason}")]
+    private static partial void LogRoomNotRestored(ILogger logger, string connectionId, string room, string reason);
 
     [LoggerMessage(2010, LogLevel.Debug, "Connection {ConnectionId} restored its session with {Rooms} rooms.")]
     private static partial void LogSessionRestored(ILogger logger, string connectionId, int rooms);

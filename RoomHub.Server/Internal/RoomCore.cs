@@ -1,7 +1,9 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
 using RoomHub.Server.Internal.Engine;
+using RoomHub.Server.Internal.Security;
 
 namespace RoomHub.Server.Internal;
 
@@ -21,9 +23,12 @@ internal sealed partial class RoomCore(
     IOptions<RoomHubOptions> options,
     TimeProvider time,
     RoomHubTelemetry telemetry,
+    RoomAuthorizer authorizer,
+    IOptions<RoomHubSecurityOptions> security,
     ILogger<RoomCore> logger)
 {
     private readonly RoomHubOptions _options = options.Value;
+    private readonly int _maxRooms = security.Value.MaxRoomsPerConnection;
     private readonly RoomPatterns _eventRooms = new(options.Value.Presence.EventRooms);
 
     public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
@@ -48,13 +53,14 @@ internal sealed partial class RoomCore(
         }
     }
 
-    public async Task<string> PublishAsync(string? room, string? message, CancellationToken cancellationToken)
+    public async Task<string> PublishAsync(ClaimsPrincipal? user, string? room, string? message, CancellationToken cancellationToken)
     {
         string name, text;
         try
         {
             name = RoomRules.ValidateRoom(room);
             text = rules.ValidateMessage(message);
+            authorizer.Authorize(user, name, RoomActions.Publish);
         }
         catch (HubException)
         {
@@ -80,9 +86,11 @@ internal sealed partial class RoomCore(
         return stored.Id;
     }
 
-    public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(string? room, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(ClaimsPrincipal? user, string? room, int limit, CancellationToken cancellationToken)
     {
+        // Reading a room's history or presence is held to the same rule as joining it.
         var name = RoomRules.ValidateRoom(room);
+        authorizer.Authorize(user, name, RoomActions.Subscribe);
         if (limit < 1)
         {
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "The history limit must be at least 1.");
@@ -105,14 +113,23 @@ internal sealed partial class RoomCore(
         return await Unavailable(() => history.GetAfterAsync(name, after, cancellationToken), "read history").ConfigureAwait(false);
     }
 
-    public async Task<RoomPresence> GetPresenceAsync(string? room, CancellationToken cancellationToken)
+    public async Task<RoomPresence> GetPresenceAsync(ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
+        authorizer.Authorize(user, name, RoomActions.Subscribe);
         return await Unavailable(() => presence.GetAsync(name, cancellationToken), "read presence").ConfigureAwait(false);
     }
 
+    /// <summary>Every way into a room (Subscribe, Resume, a restored session) comes through here, and so past the room rules.</summary>
     private async Task JoinAsync(string connectionId, string room, CancellationToken cancellationToken)
     {
+        var connection = connections.Get(connectionId);
+        authorizer.Authorize(connection?.Principal, room, RoomActions.Subscribe);
+        if (connection is not null && !connection.InRoom(room) && connection.RoomCount >= _maxRooms)
+        {
+            throw RoomRules.Error(RoomErrorCodes.TooManyRooms, $"A connection may be in at most {_maxRooms} rooms; leave one first.");
+        }
+
         await Unavailable(() => hub.Groups.AddToGroupAsync(connectionId, room, cancellationToken), "join the room").ConfigureAwait(false);
         if (connections.Get(connectionId) is { } state && state.AddRoom(room))
         {

@@ -20,6 +20,8 @@ internal sealed class RoomHubTelemetry : IDisposable
         }, "{connection}", "Connections open on this instance, by transport.");
         MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted and published to a room.");
         MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Messages refused, by error code.");
+        ConnectionsRefused = _meter.CreateCounter<long>("roomhub.connections.refused", "{connection}", "Connections refused at the upgrade (origin, authentication, connection limits).");
+        SlowConsumersDropped = _meter.CreateCounter<long>("roomhub.connections.slow_consumer_dropped", "{connection}", "Connections dropped because their outbound queue was full.");
     }
 
     public static ActivitySource ActivitySource { get; } = new(Name);
@@ -27,6 +29,10 @@ internal sealed class RoomHubTelemetry : IDisposable
     public Counter<long> MessagesPublished { get; }
 
     public Counter<long> MessagesRejected { get; }
+
+    public Counter<long> ConnectionsRefused { get; }
+
+    public Counter<long> SlowConsumersDropped { get; }
 
     public void Dispose() => _meter.Dispose();
 }

@@ -9,7 +9,7 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
     public override Task OnConnectedAsync()
     {
         var session = Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
-        return core.ConnectedAsync(Context.ConnectionId, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
+        return core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
     }
 
     public override Task OnDisconnectedAsync(Exception? exception) => core.DisconnectedAsync(Context.ConnectionId);
@@ -18,11 +18,11 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 
     public Task Unsubscribe(string room) => core.UnsubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
 
-    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(roomId, message, Context.ConnectionAborted);
+    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(Context.User, roomId, message, Context.ConnectionAborted);
 
-    public Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit) => core.GetHistoryAsync(room, limit, Context.ConnectionAborted);
+    public Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit) => core.GetHistoryAsync(Context.User, room, limit, Context.ConnectionAborted);
 
     public Task<ResumeResult> Resume(string room, string lastId) => core.ResumeAsync(Context.ConnectionId, room, lastId, Context.ConnectionAborted);
 
-    public Task<RoomPresence> GetPresence(string room) => core.GetPresenceAsync(room, Context.ConnectionAborted);
+    public Task<RoomPresence> GetPresence(string room) => core.GetPresenceAsync(Context.User, room, Context.ConnectionAborted);
 }

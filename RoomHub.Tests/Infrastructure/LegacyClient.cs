@@ -39,6 +39,9 @@ public sealed class LegacyClient : IAsyncDisposable
         return new LegacyClient(socket);
     }
 
+    /// <summary>Records the frames of a socket connected by the caller (with headers of its own).</summary>
+    public static LegacyClient Wrap(ClientWebSocket socket) => new(socket);
+
     public Task SendAsync(string frame) => SendAsync(Encoding.UTF8.GetBytes(frame));
 
     public Task SendAsync(byte[] frame, WebSocketMessageType type = WebSocketMessageType.Text) =>

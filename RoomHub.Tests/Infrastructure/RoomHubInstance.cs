@@ -28,7 +28,7 @@ public sealed class RoomHubInstance : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RoomHubInstance> StartAsync(IDictionary<string, string?> settings)
+    public static async Task<RoomHubInstance> StartAsync(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -39,6 +39,7 @@ public sealed class RoomHubInstance : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        configure?.Invoke(builder);
         builder.AddRoomHub();
 
         var app = builder.Build();

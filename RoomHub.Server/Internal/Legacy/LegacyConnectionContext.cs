@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.WebSockets;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -69,6 +70,16 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
     /// pings and client timeout are not used on this connection.
     /// </summary>
     public bool HasInherentKeepAlive => true;
+
+    /// <summary>The close code and reason the pump sends when the server ends the connection through <see cref="CloseWith"/>.</summary>
+    public (WebSocketCloseStatus Status, string Reason)? ServerClose { get; private set; }
+
+    /// <summary>Ends the connection from the server side with a given close code (e.g. an expired token: 1008).</summary>
+    public void CloseWith(WebSocketCloseStatus status, string reason)
+    {
+        ServerClose ??= (status, reason);
+        Abort();
+    }
 
     public override void Abort(ConnectionAbortedException abortReason) => Abort();
 

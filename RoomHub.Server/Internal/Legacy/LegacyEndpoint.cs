@@ -19,7 +19,6 @@ internal sealed partial class LegacyEndpoint(
     public const string FormatParameter = "format";
 
     private static readonly PipeOptions Inbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
-    private static readonly PipeOptions Outbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
 
     private readonly LegacyHubProtocol _bare = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Bare);
     private readonly LegacyHubProtocol _envelope = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Envelope);
@@ -58,9 +57,14 @@ internal sealed partial class LegacyEndpoint(
             KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
         }).ConfigureAwait(false);
 
-        var connection = new LegacyConnectionContext(context, Inbound, Outbound);
+        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
+        guard.Attach(connection);
         LogConnected(logger, connection.ConnectionId, protocol.Name);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), logger);
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), logger)
+        {
+            FrameTimeout = guard.LegacyFrameTimeout,
+        };
         try
         {
             await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);

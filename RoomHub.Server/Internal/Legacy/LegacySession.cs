@@ -38,6 +38,9 @@ internal sealed partial class LegacySession
         _logger = logger;
     }
 
+    /// <summary>How long one frame may take from its first to its last fragment; a frame still open then cuts the connection.</summary>
+    public TimeSpan FrameTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
     public async Task RunAsync(CancellationToken stopping)
     {
         var application = _connection.Application;
@@ -62,7 +65,11 @@ internal sealed partial class LegacySession
         }
         else
         {
-            if (stopping.IsCancellationRequested)
+            if (_connection.ServerClose is { } close)
+            {
+                SetClose(close.Status, close.Reason);
+            }
+            else if (stopping.IsCancellationRequested)
             {
                 SetClose(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down");
             }
@@ -103,23 +110,38 @@ internal sealed partial class LegacySession
             {
                 frame.ResetWrittenCount();
                 ValueWebSocketReceiveResult result;
-                do
+                CancellationTokenSource? frameDeadline = null;
+                try
                 {
-                    result = await _socket.ReceiveAsync(frame.GetMemory(ReceiveChunk), cancellationToken).ConfigureAwait(false);
-                    if (result.MessageType == WebSocketMessageType.Close)
+                    do
                     {
-                        SetClose(WebSocketCloseStatus.NormalClosure, "");
-                        return;
-                    }
+                        result = await _socket.ReceiveAsync(frame.GetMemory(ReceiveChunk), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
+                        if (result.MessageType == WebSocketMessageType.Close)
+                        {
+                            SetClose(WebSocketCloseStatus.NormalClosure, "");
+                            return;
+                        }
 
-                    frame.Advance(result.Count);
-                    if (frame.WrittenCount > _maxFrameBytes)
-                    {
-                        SetClose(WebSocketCloseStatus.MessageTooBig, $"Frame larger than {_maxFrameBytes} bytes");
-                        return;
+                        frame.Advance(result.Count);
+                        if (frame.WrittenCount > _maxFrameBytes)
+                        {
+                            SetClose(WebSocketCloseStatus.MessageTooBig, $"Frame larger than {_maxFrameBytes} bytes");
+                            return;
+                        }
+
+                        if (!result.EndOfMessage && frameDeadline is null && FrameTimeout != Timeout.InfiniteTimeSpan)
+                        {
+                            // A frame that never completes must not hold the connection: the rest of it has a deadline.
+                            frameDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                            frameDeadline.CancelAfter(FrameTimeout);
+                        }
                     }
+                    while (!result.EndOfMessage);
                 }
-                while (!result.EndOfMessage);
+                finally
+                {
+                    frameDeadline?.Dispose();
+                }
 
                 // Binary frames are read as UTF-8 JSON too; either kind must be valid UTF-8.
                 if (!Utf8.IsValid(frame.WrittenSpan))

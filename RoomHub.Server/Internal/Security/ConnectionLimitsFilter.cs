@@ -1,0 +1,120 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
+using RoomHub.Server.Internal.Legacy;
+
+namespace RoomHub.Server.Internal.Security;
+
+/// <summary>
+/// Per-connection limits, in front of every hub call. Legacy connections are connections of the same hub, so both
+/// transports meet the same limits: token buckets for sends and for (un)subscribes, and a cap on rooms per connection.
+/// It also closes legacy connections whose token expires (SignalR does that itself for its own connections).
+/// </summary>
+internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> options, TimeProvider time, ILogger<ConnectionLimitsFilter> logger) : IHubFilter
+{
+    private static readonly object StateKey = new();
+    private readonly RoomHubSecurityOptions _options = options.Value;
+
+    public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
+    {
+        var state = new ConnectionLimits(_options);
+        context.Context.Items[StateKey] = state;
+        if (_options.Authentication.CloseOnAuthenticationExpiration
+            && context.Context.Features.Get<LegacyConnectionContext>() is { } legacy
+            && legacy.HttpContext?.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc is { } expires)
+        {
+            var due = expires - time.GetUtcNow();
+            state.Expiry = time.CreateTimer(_ =>
+            {
+                SecurityLog.AuthenticationExpired(logger, legacy.ConnectionId);
+                legacy.CloseWith(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, "Authentication expired");
+            }, null, due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+        }
+
+        await next(context).ConfigureAwait(false);
+    }
+
+    public async Task OnDisconnectedAsync(HubLifetimeContext context, Exception? exception, Func<HubLifetimeContext, Exception?, Task> next)
+    {
+        try
+        {
+            await next(context, exception).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (context.Context.Items.TryGetValue(StateKey, out var value) && value is ConnectionLimits state)
+            {
+                state.Dispose();
+            }
+        }
+    }
+
+    public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext context, Func<HubInvocationContext, ValueTask<object?>> next)
+    {
+        if (!context.Context.Items.TryGetValue(StateKey, out var value) || value is not ConnectionLimits state)
+        {
+            return await next(context).ConfigureAwait(false);
+        }
+
+        var method = context.HubMethodName;
+        switch (method)
+        {
+            case nameof(IRoomHub.SendMessage):
+                Acquire(context, state.Sends, "messages", _options.SendsPerSecond);
+                return await next(context).ConfigureAwait(false);
+
+            case nameof(IRoomHub.Subscribe) or nameof(IRoomHub.Unsubscribe) or nameof(IRoomHub.Resume)
+                or nameof(IRoomHub.GetHistory) or nameof(IRoomHub.GetPresence):
+                // The room count per connection is enforced where rooms are joined, in RoomCore.
+                Acquire(context, state.Subscriptions, "room operations (subscribe, unsubscribe, resume, history, presence)", _options.SubscriptionsPerSecond);
+                return await next(context).ConfigureAwait(false);
+
+            default:
+                return await next(context).ConfigureAwait(false);
+        }
+    }
+
+    private void Acquire(HubInvocationContext context, TokenBucketRateLimiter limiter, string what, int perSecond)
+    {
+        limiter.TryReplenish();
+        using var lease = limiter.AttemptAcquire();
+        if (!lease.IsAcquired)
+        {
+            throw Refuse(context, RoomErrorCodes.RateLimited, $"Too many {what}: at most {perSecond} per second. Slow down and retry.");
+        }
+    }
+
+    private HubException Refuse(HubInvocationContext context, string code, string text)
+    {
+        SecurityLog.LimitHit(logger, context.Context.ConnectionId, context.HubMethodName, code);
+        return RoomRules.Error(code, text);
+    }
+
+    /// <summary>One connection's buckets and rooms. SignalR runs one call per connection at a time, so no lock is needed.</summary>
+    private sealed class ConnectionLimits(RoomHubSecurityOptions options) : IDisposable
+    {
+        public TokenBucketRateLimiter Sends { get; } = Bucket(options.SendsPerSecond, options.SendBurst);
+
+        public TokenBucketRateLimiter Subscriptions { get; } = Bucket(options.SubscriptionsPerSecond, options.SubscriptionBurst);
+
+        public ITimer? Expiry { get; set; }
+
+        public void Dispose()
+        {
+            Sends.Dispose();
+            Subscriptions.Dispose();
+            Expiry?.Dispose();
+        }
+
+        // Replenished on use rather than by a timer per connection: idle connections cost nothing.
+        private static TokenBucketRateLimiter Bucket(int perSecond, int burst) => new(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = burst,
+            TokensPerPeriod = perSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            AutoReplenishment = false,
+            QueueLimit = 0,
+        });
+    }
+}

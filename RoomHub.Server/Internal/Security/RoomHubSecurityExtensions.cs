@@ -1,0 +1,130 @@
+using System.Text;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+using OpenTelemetry.Instrumentation.AspNetCore;
+using RoomHub.Contracts;
+
+namespace RoomHub.Server.Internal.Security;
+
+/// <summary>The security wiring, called once from <c>AddRoomHub</c> and once from <c>MapRoomHub</c>.</summary>
+internal static class RoomHubSecurityExtensions
+{
+    public const string AccessTokenParameter = "access_token";
+
+    public static void AddRoomHubSecurity(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<RoomHubSecurityOptions>()
+            .Bind(builder.Configuration.GetSection(RoomHubSecurityOptions.SectionName))
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RoomHubSecurityOptions>, SecurityOptionsValidator>();
+
+        services.AddSingleton<RoomAuthorizer>();
+        services.AddSingleton<SlowConsumerGuard>();
+        services.AddSingleton<ConnectionLimitsFilter>();
+        services.AddOptions<HubOptions>().Configure<IOptions<RoomHubSecurityOptions>>((hub, security) =>
+        {
+            hub.AddFilter<ConnectionLimitsFilter>();
+            hub.HandshakeTimeout = security.Value.HandshakeTimeout;
+            hub.ClientTimeoutInterval = security.Value.ClientTimeout;
+        });
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>>((kestrel, security) =>
+            kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout);
+
+        // Traces carry the query string as url.query; the token in it is replaced before export.
+        services.Configure<AspNetCoreTraceInstrumentationOptions>(trace => trace.EnrichWithHttpRequest = static (activity, request) =>
+        {
+            if (AccessTokenRedaction.MayContainToken(request.QueryString.Value))
+            {
+                activity.SetTag("url.query", AccessTokenRedaction.Redact(request.QueryString.Value!));
+            }
+        });
+        AccessTokenRedaction.WrapLoggerProviders(services);
+
+        var settings = builder.Configuration.GetSection(RoomHubSecurityOptions.SectionName).Get<RoomHubSecurityOptions>() ?? new();
+        if (settings.Authentication.Enabled)
+        {
+            services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+            services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+                .Configure<IOptions<RoomHubSecurityOptions>>((jwt, security) => ConfigureJwt(jwt, security.Value.Authentication));
+        }
+    }
+
+    /// <summary>Authentication (when configured) and the gate: before the endpoints, after routing.</summary>
+    public static void UseRoomHubSecurity(this WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IOptions<RoomHubSecurityOptions>>().Value.Authentication.Enabled)
+        {
+            app.UseAuthentication();
+        }
+
+        app.UseMiddleware<SecurityGate>();
+    }
+
+    /// <summary>
+    /// Maps the rooms hub as <c>MapHub</c> does, with two additions: the outbound buffer limit and expiry close on the
+    /// HTTP connection, and the slow-consumer guard in front of the hub on every connection.
+    /// </summary>
+    public static void MapRoomsHub(this WebApplication app)
+    {
+        var security = app.Services.GetRequiredService<IOptions<RoomHubSecurityOptions>>().Value;
+        var guard = app.Services.GetRequiredService<SlowConsumerGuard>();
+        var endpoint = app.MapConnections(RoomHubPaths.Hub, new HttpConnectionDispatcherOptions
+        {
+            TransportMaxBufferSize = security.MaxOutboundBufferBytes,
+            CloseOnAuthenticationExpiration = security.Authentication.Enabled && security.Authentication.CloseOnAuthenticationExpiration,
+        }, connection =>
+        {
+            connection.Use(next => context =>
+            {
+                guard.Attach(context);
+                return next(context);
+            });
+            connection.UseHub<RoomsHub>();
+        });
+        endpoint.Add(e => e.Metadata.Add(new HubMetadata(typeof(RoomsHub))));
+    }
+
+    private static void ConfigureJwt(JwtBearerOptions jwt, RoomHubAuthenticationOptions auth)
+    {
+        jwt.MapInboundClaims = false;
+        jwt.TokenValidationParameters.NameClaimType = "sub";
+        jwt.TokenValidationParameters.ClockSkew = auth.ClockSkew;
+        if (!string.IsNullOrWhiteSpace(auth.Authority))
+        {
+            jwt.Authority = auth.Authority;
+            jwt.Audience = auth.Audience;
+            jwt.RequireHttpsMetadata = !auth.AllowHttpMetadata;
+        }
+        else
+        {
+            jwt.TokenValidationParameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(auth.SigningKey!));
+            jwt.TokenValidationParameters.ValidateIssuer = !string.IsNullOrWhiteSpace(auth.Issuer);
+            jwt.TokenValidationParameters.ValidIssuer = auth.Issuer;
+            jwt.TokenValidationParameters.ValidateAudience = !string.IsNullOrWhiteSpace(auth.Audience);
+            jwt.TokenValidationParameters.ValidAudience = auth.Audience;
+        }
+
+        jwt.Events = new JwtBearerEvents
+        {
+            OnMessageReceived = context =>
+            {
+                // Browsers cannot put headers on a WebSocket (nor on SSE): the token comes in the query string.
+                var request = context.HttpContext.Request;
+                if (string.IsNullOrEmpty(context.Token)
+                    && request.Query[AccessTokenParameter].ToString() is { Length: > 0 } token
+                    && (context.HttpContext.WebSockets.IsWebSocketRequest || request.Path.StartsWithSegments(RoomHubPaths.Hub, StringComparison.OrdinalIgnoreCase)))
+                {
+                    context.Token = token;
+                }
+
+                return Task.CompletedTask;
+            },
+        };
+    }
+}

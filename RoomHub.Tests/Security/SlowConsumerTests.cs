@@ -1,0 +1,79 @@
+using System.Text;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Server.Internal;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests.Security;
+
+public sealed class SlowConsumerTests
+{
+    internal static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["RoomHub:MaxMessageBytes"] = "16384",
+        ["RoomHub:Security:MaxOutboundBufferBytes"] = "65536",
+        ["RoomHub:Security:SendsPerSecond"] = "100000",
+        ["RoomHub:Security:SendBurst"] = "100000",
+    };
+
+    [Fact]
+    public async Task ALegacyClientThatStopsReadingIsDroppedAndTheOthersGetEveryMessage()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Settings);
+        var room = Rooms.Unique();
+        await using var slow = await StopReadingAsync(server, "/", room, legacy: true);
+        await RunAsync(server, room, () => server.Services.GetRequiredService<ConnectionRegistry>().LegacyCount <= 1);
+    }
+
+    [Fact]
+    public async Task ASignalRClientThatStopsReadingIsDroppedAndTheOthersGetEveryMessage()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Settings);
+        var room = Rooms.Unique();
+        await using var slow = await StopReadingAsync(server, "/hubs/rooms", room, legacy: false);
+        await RunAsync(server, room, () => server.Services.GetRequiredService<ConnectionRegistry>().SignalRCount <= 1);
+    }
+
+    private static async Task RunAsync(RoomHubInstance server, string room, Func<bool> slowGone)
+    {
+        await using var reader = await LegacyClient.ConnectAsync(server);
+        await reader.SubscribeAsync(room);
+        await using var sender = await SecureClients.HubAsync(server);
+        await Poll.UntilAsync(async () =>
+        {
+            await sender.InvokeAsync<string>("SendMessage", room, "warm-up");
+            return reader.Frames.Contains("warm-up");
+        }, "the reader to be in the room");
+
+        // 400 × 16 KB = 6.4 MB: far more than the 64 KiB queue and the kernel's socket buffers.
+        const int count = 400;
+        var filler = new string('x', 16_000);
+        for (var i = 0; i < count; i++)
+        {
+            await sender.InvokeAsync<string>("SendMessage", room, $"{i}:{filler}").WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        await Poll.UntilAsync(slowGone, "the slow consumer to be dropped");
+        await Poll.UntilAsync(() => reader.Frames.Count(f => f.EndsWith(filler, StringComparison.Ordinal)) == count, "every message at the reader");
+    }
+
+    /// <summary>A client that joins <paramref name="room"/>, proves it is in it, and then never reads again.</summary>
+    internal static async Task<RawWebSocket> StopReadingAsync(RoomHubInstance server, string path, string room, bool legacy)
+    {
+        var socket = await RawWebSocket.ConnectAsync(server, path, receiveBufferSize: 4096);
+        if (legacy)
+        {
+            await socket.SendTextAsync($"{{\"type\":\"SUBSCRIBE\",\"room\":\"{room}\"}}");
+        }
+        else
+        {
+            await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+            await socket.ReadFrameAsync();
+            await socket.SendTextAsync($"{{\"type\":1,\"invocationId\":\"1\",\"target\":\"Subscribe\",\"arguments\":[\"{room}\"]}}\u001e");
+            var completion = await socket.ReadFrameAsync();
+            Assert.Contains("\"invocationId\":\"1\"", completion?.Text ?? "", StringComparison.Ordinal);
+        }
+
+        return socket;
+    }
+}

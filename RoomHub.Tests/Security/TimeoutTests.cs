@@ -1,0 +1,94 @@
+using System.Net.Sockets;
+using System.Text;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests.Security;
+
+public sealed class TimeoutTests
+{
+    private static readonly Dictionary<string, string?> Short = new()
+    {
+        ["RoomHub:Security:HandshakeTimeout"] = "00:00:01",
+        ["RoomHub:Security:FrameTimeout"] = "00:00:01",
+    };
+
+    [Fact]
+    public async Task AClientThatNeverSendsItsRequestIsCutAfterTheHandshakeTimeout()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n"));
+
+        Assert.True(await ClosedWithinAsync(tcp.GetStream(), TimeSpan.FromSeconds(8)), "the half-sent request should be cut");
+    }
+
+    [Fact]
+    public async Task AHubClientThatNeverCompletesTheSignalRHandshakeIsDropped()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms");
+        Assert.Equal(101, socket.Status);
+
+        var (_, _) = await socket.ReadUntilCloseAsync(TimeSpan.FromSeconds(8));
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
+    }
+
+    [Fact]
+    public async Task ALegacyFrameThatNeverCompletesCannotHoldTheConnection()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+        await socket.SendFrameAsync(0x1, Encoding.UTF8.GetBytes("{\"type\":"), fin: false);
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
+    }
+
+    [Fact]
+    public async Task ALegacyFrameDeclaringAHugeLengthIsCutOffAtTheSizeLimit()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+        await socket.SendFrameAsync(0x1, new byte[300 * 1024], declaredLength: 1L << 40);
+
+        var (code, _) = await socket.ReadUntilCloseAsync(TimeSpan.FromSeconds(8));
+        Assert.Equal(1009, code);
+    }
+
+    [Fact]
+    public async Task ALegacyFrameCutShortThenSilentIsDroppedByTheKeepAlive()
+    {
+        // Mid-frame, a client cannot answer pings: the keep-alive timeout bounds a frame that stops arriving.
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short)
+        {
+            ["RoomHub:Legacy:KeepAliveInterval"] = "00:00:01",
+            ["RoomHub:Legacy:KeepAliveTimeout"] = "00:00:01",
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+        await socket.SendFrameAsync(0x1, Encoding.UTF8.GetBytes("{\"ty"), declaredLength: 100);
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    private static async Task<bool> ClosedWithinAsync(NetworkStream stream, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[4096];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+}
