@@ -48,6 +48,7 @@ public static class RoomHubExtensions
         services.AddSingleton<RoomRules>();
         services.AddSingleton<RoomCore>();
         services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<DeliveryMeter>();
 
         var signalR = services.AddSignalR().AddMessagePackProtocol();
         services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Bare));
@@ -109,6 +110,7 @@ public static class RoomHubExtensions
 
         app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag) });
         app.MapHealthChecks("/health");
+        app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }
 
@@ -125,7 +127,8 @@ public static class RoomHubExtensions
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter(RoomHubTelemetry.Name))
+                .AddMeter(RoomHubTelemetry.Name)
+                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0))
             .WithTracing(tracing => tracing
                 .AddAspNetCoreInstrumentation()
                 .AddSource(RoomHubTelemetry.Name, "Microsoft.AspNetCore.SignalR.Server"));

@@ -109,6 +109,9 @@ internal sealed class ConnectionRegistry
 
     public IReadOnlyList<ConnectionState> Snapshot() => [.. _connections.Values];
 
+    /// <summary>How many distinct rooms local connections are in. A scan: for metrics collection only.</summary>
+    public int LocalRoomCount() => _connections.Values.SelectMany(c => c.Rooms()).Distinct(StringComparer.Ordinal).Count();
+
     /// <summary>How many local connections are in <paramref name="room"/>. A scan: meant for rare paths only.</summary>
     public int LocalMembers(string room) => _connections.Values.Count(c => c.InRoom(room));
 }

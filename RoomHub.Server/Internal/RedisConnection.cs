@@ -33,7 +33,17 @@ internal sealed class RedisConnection : IAsyncDisposable
         _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
     }
 
+    private Action? _failures;
+    private Action? _restores;
+
     public ConfigurationOptions Configuration { get; }
+
+    /// <summary>Lets telemetry count losses and restorations of the connection.</summary>
+    public void OnStateChanges(Action failed, Action restored)
+    {
+        _failures = failed;
+        _restores = restored;
+    }
 
     /// <summary>The prefix of every key and channel this instance uses.</summary>
     public string Prefix { get; }
@@ -48,8 +58,16 @@ internal sealed class RedisConnection : IAsyncDisposable
         var endpoints = string.Join(",", Configuration.EndPoints);
         RedisLog.Connecting(_logger, endpoints);
         var multiplexer = await ConnectionMultiplexer.ConnectAsync(Configuration).ConfigureAwait(false);
-        multiplexer.ConnectionFailed += (_, e) => RedisLog.ConnectionFailed(_logger, e.EndPoint?.ToString(), e.FailureType, e.Exception);
-        multiplexer.ConnectionRestored += (_, e) => RedisLog.ConnectionRestored(_logger, e.EndPoint?.ToString());
+        multiplexer.ConnectionFailed += (_, e) =>
+        {
+            RedisLog.ConnectionFailed(_logger, e.EndPoint?.ToString(), e.FailureType, e.Exception);
+            _failures?.Invoke();
+        };
+        multiplexer.ConnectionRestored += (_, e) =>
+        {
+            RedisLog.ConnectionRestored(_logger, e.EndPoint?.ToString());
+            _restores?.Invoke();
+        };
         if (!multiplexer.IsConnected)
         {
             RedisLog.NotYetConnected(_logger, endpoints);

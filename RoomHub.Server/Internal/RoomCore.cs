@@ -62,9 +62,9 @@ internal sealed partial class RoomCore(
             text = rules.ValidateMessage(message);
             authorizer.Authorize(user, name, RoomActions.Publish);
         }
-        catch (HubException)
+        catch (HubException ex)
         {
-            telemetry.MessagesRejected.Add(1);
+            telemetry.Rejected(ErrorCodeOf(ex));
             throw;
         }
 
@@ -72,12 +72,12 @@ internal sealed partial class RoomCore(
         try
         {
             // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
-            stored = await history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            stored = await telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken)).ConfigureAwait(false);
             await hub.Clients.Group(name).ReceiveMessage(stored).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            telemetry.MessagesRejected.Add(1);
+            telemetry.Rejected(RoomErrorCodes.SendFailed);
             LogPublishFailed(logger, name, ex);
             throw RoomRules.Error(RoomErrorCodes.SendFailed, "The message could not be stored and published; retry later.");
         }
@@ -96,7 +96,7 @@ internal sealed partial class RoomCore(
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "The history limit must be at least 1.");
         }
 
-        return await Unavailable(() => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken), "read history").ConfigureAwait(false);
+        return await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false);
     }
 
     public async Task<ResumeResult> ResumeAsync(string connectionId, string? room, string? lastId, CancellationToken cancellationToken)
@@ -110,14 +110,14 @@ internal sealed partial class RoomCore(
 
         // Join first, then read: a message stored after the read is published after the join, so it arrives live.
         await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-        return await Unavailable(() => history.GetAfterAsync(name, after, cancellationToken), "read history").ConfigureAwait(false);
+        return await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
     }
 
     public async Task<RoomPresence> GetPresenceAsync(ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
         authorizer.Authorize(user, name, RoomActions.Subscribe);
-        return await Unavailable(() => presence.GetAsync(name, cancellationToken), "read presence").ConfigureAwait(false);
+        return await Unavailable(() => telemetry.TimeAsync("presence", "read", () => presence.GetAsync(name, cancellationToken)), "read presence").ConfigureAwait(false);
     }
 
     /// <summary>Every way into a room (Subscribe, Resume, a restored session) comes through here, and so past the room rules.</summary>
@@ -134,7 +134,7 @@ internal sealed partial class RoomCore(
         if (connections.Get(connectionId) is { } state && state.AddRoom(room))
         {
             // A store outage must not undo a join: the heartbeat re-asserts presence and session rooms from local state.
-            await BestEffortAsync(() => presence.AddAsync(room, state.Member, cancellationToken), "presence").ConfigureAwait(false);
+            await BestEffortAsync(() => telemetry.TimeAsync("presence", "add", () => presence.AddAsync(room, state.Member, cancellationToken)), "presence").ConfigureAwait(false);
             if (state.Session is { } session)
             {
                 await BestEffortAsync(() => sessions.AddRoomAsync(state.SessionOwner, session, room, cancellationToken), "session").ConfigureAwait(false);
@@ -186,6 +186,13 @@ internal sealed partial class RoomCore(
         {
             LogStoreFailed(logger, what, ex);
         }
+    }
+
+    /// <summary>The code at the start of a client-facing error ("CODE: text").</summary>
+    private static string ErrorCodeOf(HubException ex)
+    {
+        var colon = ex.Message.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 ? ex.Message[..colon] : "UNKNOWN";
     }
 
     [LoggerMessage(2001, LogLevel.Warning, "Publishing to room {Room} failed.")]

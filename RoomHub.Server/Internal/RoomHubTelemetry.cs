@@ -3,25 +3,48 @@ using System.Diagnostics.Metrics;
 
 namespace RoomHub.Server.Internal;
 
-/// <summary>The owner of RoomHub's activity source and meter; every instrument is created here.</summary>
+/// <summary>
+/// The owner of RoomHub's activity source and meter; every instrument is created here. Names follow the OpenTelemetry
+/// conventions: dotted lower case under <c>roomhub.</c>, units in UCUM (<c>s</c>, <c>{message}</c>), attributes
+/// <c>roomhub.transport</c> (signalr, legacy), <c>error.type</c> (an error code), <c>roomhub.store</c> and
+/// <c>roomhub.operation</c>.
+/// </summary>
 internal sealed class RoomHubTelemetry : IDisposable
 {
     public const string Name = "RoomHub";
+    public const string TransportTag = "roomhub.transport";
+
+    private static readonly double[] LatencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private readonly Meter _meter;
 
-    public RoomHubTelemetry(IMeterFactory meterFactory, ConnectionRegistry connections)
+    public RoomHubTelemetry(IMeterFactory meterFactory, ConnectionRegistry connections, RedisConnection? redis = null)
     {
         _meter = meterFactory.Create(Name);
         _meter.CreateObservableUpDownCounter("roomhub.connections.active", () => new[]
         {
-            new Measurement<int>(connections.SignalRCount, new KeyValuePair<string, object?>("roomhub.transport", ConnectionRegistry.SignalR)),
-            new Measurement<int>(connections.LegacyCount, new KeyValuePair<string, object?>("roomhub.transport", ConnectionRegistry.Legacy)),
+            new Measurement<int>(connections.SignalRCount, new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.SignalR)),
+            new Measurement<int>(connections.LegacyCount, new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.Legacy)),
         }, "{connection}", "Connections open on this instance, by transport.");
-        MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted and published to a room.");
-        MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Messages refused, by error code.");
-        ConnectionsRefused = _meter.CreateCounter<long>("roomhub.connections.refused", "{connection}", "Connections refused at the upgrade (origin, authentication, connection limits).");
+        _meter.CreateObservableUpDownCounter("roomhub.rooms.active", connections.LocalRoomCount, "{room}", "Rooms with at least one member on this instance.");
+        if (redis is not null)
+        {
+            _meter.CreateObservableGauge("roomhub.backplane.connected", () => redis.IsConnected ? 1 : 0, "1", "1 while the Redis backplane is connected, 0 otherwise.");
+        }
+
+
+        MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted (stored and published) to a room.");
+        MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Sends refused or failed, by error.type (the error code).");
+        MessagesDelivered = _meter.CreateCounter<long>("roomhub.messages.delivered", "{message}", "Room messages written to a member's connection, by transport.");
+        MessageLatency = _meter.CreateHistogram("roomhub.message.latency", "s", "From a message's acceptance (its sentAt) to its write to a member's connection on this instance.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        StoreDuration = _meter.CreateHistogram("roomhub.store.duration", "s", "Duration of history, presence and session store operations.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+        BackplaneReconnects = _meter.CreateCounter<long>("roomhub.backplane.reconnects", "{reconnect}", "Times the Redis connection was restored after a loss.");
+        BackplaneFailures = _meter.CreateCounter<long>("roomhub.backplane.failures", "{failure}", "Times the Redis connection was lost.");
+        ConnectionsRefused = _meter.CreateCounter<long>("roomhub.connections.refused", "{connection}", "Connections refused at the upgrade (origin, authentication, connection limits, draining).");
         SlowConsumersDropped = _meter.CreateCounter<long>("roomhub.connections.slow_consumer_dropped", "{connection}", "Connections dropped because their outbound queue was full.");
+        redis?.OnStateChanges(() => BackplaneFailures.Add(1), () => BackplaneReconnects.Add(1));
     }
 
     public static ActivitySource ActivitySource { get; } = new(Name);
@@ -30,9 +53,53 @@ internal sealed class RoomHubTelemetry : IDisposable
 
     public Counter<long> MessagesRejected { get; }
 
+    public Counter<long> MessagesDelivered { get; }
+
+    public Histogram<double> MessageLatency { get; }
+
+    public Histogram<double> StoreDuration { get; }
+
+    public Counter<long> BackplaneReconnects { get; }
+
+    public Counter<long> BackplaneFailures { get; }
+
     public Counter<long> ConnectionsRefused { get; }
 
     public Counter<long> SlowConsumersDropped { get; }
+
+    public void Rejected(string code) => MessagesRejected.Add(1, new KeyValuePair<string, object?>("error.type", code));
+
+    public void Delivered(string transport, DateTimeOffset? sentAt)
+    {
+        var tag = new KeyValuePair<string, object?>(TransportTag, transport);
+        MessagesDelivered.Add(1, tag);
+        if (sentAt is { } time)
+        {
+            MessageLatency.Record(Math.Max(0, (DateTimeOffset.UtcNow - time).TotalSeconds), tag);
+        }
+    }
+
+    /// <summary>Times one store operation.</summary>
+    public async Task<T> TimeAsync<T>(string store, string operation, Func<Task<T>> action)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        finally
+        {
+            StoreDuration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds,
+                new KeyValuePair<string, object?>("roomhub.store", store), new KeyValuePair<string, object?>("roomhub.operation", operation));
+        }
+    }
+
+    public async Task TimeAsync(string store, string operation, Func<Task> action) =>
+        await TimeAsync(store, operation, async () =>
+        {
+            await action().ConfigureAwait(false);
+            return true;
+        }).ConfigureAwait(false);
 
     public void Dispose() => _meter.Dispose();
 }

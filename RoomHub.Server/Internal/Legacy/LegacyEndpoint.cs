@@ -14,6 +14,7 @@ internal sealed partial class LegacyEndpoint(
     IEnumerable<Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol> protocols,
     IOptions<RoomHubOptions> options,
     IHostApplicationLifetime lifetime,
+    RoomHubTelemetry telemetry,
     ILogger<LegacyEndpoint> logger)
 {
     public const string FormatParameter = "format";
@@ -61,7 +62,7 @@ internal sealed partial class LegacyEndpoint(
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
         guard.Attach(connection);
         LogConnected(logger, connection.ConnectionId, protocol.Name);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), logger)
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), telemetry, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
         };

@@ -28,6 +28,8 @@ internal enum LegacyFormat
 ///   [int32 little-endian length][payload]
 /// pump → hub: payload = one client frame, as received (parsed here, once, by LegacyFrameCodec)
 /// hub → pump: payload = one text frame to send as it is; a record of length 0 is never written
+/// A room-message delivery sets the top bit of the length and carries, between the length and the payload, the
+/// message's sentAt as int64 little-endian unix milliseconds (for the delivery metrics; it never reaches the wire).
 /// </code>
 /// Invocation ids carry what the answer needs: <c>"!" + code + "|" + text</c> for a frame the codec refused (SignalR
 /// answers it with an error completion, which becomes an ERROR frame), a kind letter and a counter otherwise.
@@ -37,6 +39,8 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
     public const string BareName = "roomhub-legacy";
     public const string EnvelopeName = "roomhub-legacy-envelope";
     private const int HeaderLength = sizeof(int);
+    private const int DeliveryFlag = unchecked((int)0x80000000);
+    private const int TimestampLength = sizeof(long);
     private const string RefusedPrefix = "!";
     private const string HubExceptionMarker = "HubException: ";
     private const char HistoryKind = 'H';
@@ -104,11 +108,15 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
             case InvocationMessage { Target: nameof(IRoomClient.ReceiveMessage), Arguments: [RoomMessage roomMessage] }:
                 if (format == LegacyFormat.Bare)
                 {
-                    WriteBareRecord(roomMessage.Message, output);
+                    WriteBareRecord(roomMessage, output);
                 }
                 else
                 {
-                    WriteRecord(output, roomMessage, static (writer, m) => LegacyFrameCodec.WriteEnvelope(writer, m));
+                    var scratch = Scratch;
+                    scratch.ResetWrittenCount();
+                    LegacyFrameCodec.WriteEnvelope(scratch, roomMessage);
+                    WriteDeliveryHeader(output, scratch.WrittenCount, roomMessage.SentAt);
+                    output.Write(scratch.WrittenSpan);
                 }
 
                 break;
@@ -166,12 +174,18 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
     private static void WriteError(IBufferWriter<byte> output, string code, string text) =>
         WriteRecord(output, (code, text), static (writer, e) => LegacyFrameCodec.WriteError(writer, e.code, e.text));
 
-    private static void WriteBareRecord(string text, IBufferWriter<byte> output)
+    private static void WriteBareRecord(RoomMessage message, IBufferWriter<byte> output)
     {
-        var length = System.Text.Encoding.UTF8.GetByteCount(text);
-        BinaryPrimitives.WriteInt32LittleEndian(output.GetSpan(HeaderLength), length);
-        output.Advance(HeaderLength);
-        System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, text, output);
+        WriteDeliveryHeader(output, System.Text.Encoding.UTF8.GetByteCount(message.Message), message.SentAt);
+        System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, message.Message, output);
+    }
+
+    private static void WriteDeliveryHeader(IBufferWriter<byte> output, int length, DateTimeOffset sentAt)
+    {
+        var header = output.GetSpan(HeaderLength + TimestampLength);
+        BinaryPrimitives.WriteInt32LittleEndian(header, length | DeliveryFlag);
+        BinaryPrimitives.WriteInt64LittleEndian(header[HeaderLength..], sentAt.ToUnixTimeMilliseconds());
+        output.Advance(HeaderLength + TimestampLength);
     }
 
     private static void WriteRecord<T>(IBufferWriter<byte> output, T state, Action<IBufferWriter<byte>, T> write)
@@ -192,23 +206,42 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
     }
 
     /// <summary>Takes one whole record off the front of <paramref name="input"/>, if there is one.</summary>
-    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload)
+    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload) =>
+        TryReadRecord(ref input, out payload, out _);
+
+    /// <summary>As above; <paramref name="sentAtMs"/> is the delivered message's sentAt, or -1 for any other record.</summary>
+    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out long sentAtMs)
     {
         payload = default;
+        sentAtMs = -1;
         if (input.Length < HeaderLength)
         {
             return false;
         }
 
-        Span<byte> header = stackalloc byte[HeaderLength];
+        Span<byte> header = stackalloc byte[HeaderLength + TimestampLength];
         input.Slice(0, HeaderLength).CopyTo(header);
         var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-        if (input.Length - HeaderLength < length)
+        var prefix = HeaderLength;
+        if ((length & DeliveryFlag) != 0)
+        {
+            prefix += TimestampLength;
+            length &= ~DeliveryFlag;
+            if (input.Length < prefix)
+            {
+                return false;
+            }
+
+            input.Slice(0, prefix).CopyTo(header);
+            sentAtMs = BinaryPrimitives.ReadInt64LittleEndian(header[HeaderLength..]);
+        }
+
+        if (input.Length - prefix < length)
         {
             return false;
         }
 
-        payload = input.Slice(HeaderLength, length);
+        payload = input.Slice(prefix, length);
         input = input.Slice(payload.End);
         return true;
     }

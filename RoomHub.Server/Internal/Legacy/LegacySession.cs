@@ -25,11 +25,13 @@ internal sealed partial class LegacySession
     private readonly LegacyHubProtocol _protocol;
     private readonly long _maxFrameBytes;
     private readonly ILogger _logger;
+    private readonly RoomHubTelemetry _telemetry;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
-    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, ILogger logger)
+    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, ILogger logger)
     {
+        _telemetry = telemetry;
         _socket = socket;
         _connection = connection;
         _hub = hub;
@@ -48,7 +50,12 @@ internal sealed partial class LegacySession
         await application.Output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
 
         using var receiveAbort = new CancellationTokenSource();
-        var hub = Task.Run(() => _hub.OnConnectedAsync(_connection), CancellationToken.None);
+        var hub = Task.Run(() =>
+        {
+            // Each legacy frame is traced as its own root span (a hub invocation), not nested under the WebSocket request.
+            System.Diagnostics.Activity.Current = null;
+            return _hub.OnConnectedAsync(_connection);
+        }, CancellationToken.None);
         var receiving = ReceiveAsync(application.Output, receiveAbort.Token);
         var sending = SendAsync(application.Input);
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -198,7 +205,7 @@ internal sealed partial class LegacySession
                         continue;
                     }
 
-                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload))
+                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var sentAtMs))
                     {
                         if (_socket.State != WebSocketState.Open)
                         {
@@ -222,6 +229,10 @@ internal sealed partial class LegacySession
                         }
 
                         await _socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                        if (sentAtMs >= 0)
+                        {
+                            _telemetry.Delivered(ConnectionRegistry.Legacy, DateTimeOffset.FromUnixTimeMilliseconds(sentAtMs));
+                        }
                     }
 
                     if (read.IsCompleted || read.IsCanceled)

@@ -74,6 +74,7 @@ internal static class RoomHubSecurityExtensions
     {
         var security = app.Services.GetRequiredService<IOptions<RoomHubSecurityOptions>>().Value;
         var guard = app.Services.GetRequiredService<SlowConsumerGuard>();
+        var meter = app.Services.GetRequiredService<DeliveryMeter>();
         var endpoint = app.MapConnections(RoomHubPaths.Hub, new HttpConnectionDispatcherOptions
         {
             TransportMaxBufferSize = security.MaxOutboundBufferBytes,
@@ -83,6 +84,10 @@ internal static class RoomHubSecurityExtensions
             connection.Use(next => context =>
             {
                 guard.Attach(context);
+                meter.Attach(context);
+
+                // Each hub invocation is traced as its own root span, not nested under the hours-long WebSocket request.
+                System.Diagnostics.Activity.Current = null;
                 return next(context);
             });
             connection.UseHub<RoomsHub>();

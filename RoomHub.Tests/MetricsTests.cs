@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using RoomHub.Contracts;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests;
+
+/// <summary>Meters are process-wide, so this runs alone: the counts it reads are its workload's, nobody else's.</summary>
+[CollectionDefinition(nameof(MetricsTests), DisableParallelization = true)]
+public sealed class MetricsCollection;
+
+[Collection(nameof(MetricsTests))]
+public sealed partial class MetricsTests
+{
+    [Fact]
+    public async Task MetricsEndpointReportsAKnownWorkload()
+    {
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 1);
+        var instance = cluster[0];
+        var room = Rooms.Unique("metrics");
+        await using var sender = await TestClient.ConnectAsync(instance);
+        await using var first = await TestClient.ConnectAsync(instance);
+        await using var second = await TestClient.ConnectAsync(instance, messagePack: true);
+        await using var legacy = await LegacyClient.ConnectAsync(instance);
+        await first.SubscribeAsync(room);
+        await second.SubscribeAsync(room);
+        await legacy.SubscribeAsync(room);
+        var probes = 0;
+        await Poll.UntilAsync(async () =>
+        {
+            await sender.SendAsync(room, "probe");
+            probes++;
+            return legacy.Frames.Contains("probe");
+        }, "the legacy client to be in the room");
+        await first.WaitForCountAsync(room, probes);
+        await second.WaitForCountAsync(room, probes);
+        await Poll.UntilAsync(() => legacy.Frames.Count(f => f == "probe") == probes, "every probe at the legacy client");
+        var before = await ScrapeAsync(instance);
+
+        for (var i = 0; i < 5; i++)
+        {
+            await sender.SendAsync(room, $"m{i}");
+        }
+
+        await first.WaitForCountAsync(room, probes + 5);
+        await second.WaitForCountAsync(room, probes + 5);
+        await Poll.UntilAsync(() => legacy.Frames.Count(f => f.StartsWith('m')) == 5, "the legacy deliveries");
+        await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => sender.SendAsync(room, new string('x', RoomLimits.DefaultMaxMessageBytes + 1)));
+
+        string after = "";
+        await Poll.UntilAsync(async () =>
+        {
+            after = await ScrapeAsync(instance);
+            return Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") >= 5
+                && Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"") >= 1;
+        }, "the scrape to show the workload");
+
+        Assert.Equal(5, Value(after, "roomhub_messages_published_total") - Value(before, "roomhub_messages_published_total"));
+        Assert.Equal(10, Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"signalr\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"signalr\""));
+        Assert.Equal(5, Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\""));
+        Assert.Equal(1, Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\""));
+        Assert.Equal(3, Value(after, "roomhub_connections_active", "roomhub_transport=\"signalr\""));
+        Assert.Equal(1, Value(after, "roomhub_connections_active", "roomhub_transport=\"legacy\""));
+        Assert.True(Value(after, "roomhub_rooms_active") >= 1);
+        Assert.Equal(1, Value(after, "roomhub_backplane_connected"));
+        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") >= 5);
+        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"signalr\"") >= 5);
+        Assert.InRange(Value(after, "roomhub_message_latency_seconds_sum", "roomhub_transport=\"legacy\""), 0, 60);
+        Assert.True(Value(after, "roomhub_store_duration_seconds_count", "roomhub_operation=\"append\"") >= 5);
+    }
+
+    private static async Task<string> ScrapeAsync(RoomHubInstance instance)
+    {
+        using var http = new HttpClient { BaseAddress = instance.BaseAddress };
+        return await http.GetStringAsync("/metrics");
+    }
+
+    /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/> (0 when absent).</summary>
+    private static double Value(string scrape, string metric, string? label = null) =>
+        scrape.Split('\n')
+            .Where(line => line.StartsWith(metric + "{", StringComparison.Ordinal) || line.StartsWith(metric + " ", StringComparison.Ordinal))
+            .Where(line => label is null || line.Contains(label, StringComparison.Ordinal))
+            .Select(line => SampleValue().Match(line))
+            .Where(match => match.Success)
+            .Sum(match => double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+
+    [GeneratedRegex(@"^\S+(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)")]
+    private static partial Regex SampleValue();
+}
