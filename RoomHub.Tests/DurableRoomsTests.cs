@@ -92,6 +92,6 @@ public sealed class DurableRoomsTests(ClusterFixture fixture) : IClassFixture<Cl
 
         await a2.UnsubscribeAsync(room);
         await b1.DisposeAsync();
-        await Poll.UntilAsync(async () => (await a1.Connection.InvokeAsync<RoomPresence>(nameof(IRoomHub.GetPresence), room)).Connections == 1, "presence to count only the remaining member");
+        await Poll.UntilAsync(async () => (await a1.PresenceAsync(room))?.Connections == 1, "presence to count only the remaining member");
     }
 }

@@ -123,7 +123,7 @@ public sealed class InstanceLossTests
 
         a.Kill();
         var killedAt = DateTime.UtcNow;
-        await Poll.UntilAsync(async () => (await survivor.Connection.InvokeAsync<RoomPresence>(nameof(IRoomHub.GetPresence), room)).Connections == 1,
+        await Poll.UntilAsync(async () => (await survivor.PresenceAsync(room))?.Connections == 1,
             "the killed instance's members to leave presence", TimeSpan.FromSeconds(30));
         Assert.InRange(DateTime.UtcNow - killedAt, TimeSpan.Zero, TimeSpan.FromSeconds(10));
         foreach (var client in doomed)

@@ -58,6 +58,19 @@ public sealed class TestClient : IAsyncDisposable
 
     public Task<string> SendAsync(string room, string message) => Connection.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, message);
 
+    /// <summary>Presence, or null when the read was rate limited (a poll simply tries again later).</summary>
+    public async Task<RoomPresence?> PresenceAsync(string room)
+    {
+        try
+        {
+            return await Connection.InvokeAsync<RoomPresence>(nameof(IRoomHub.GetPresence), room);
+        }
+        catch (Microsoft.AspNetCore.SignalR.HubException ex) when (ex.Message.Contains(RoomErrorCodes.RateLimited, StringComparison.Ordinal))
+        {
+            return null;
+        }
+    }
+
     public async Task<RoomMessage> WaitForAsync(Func<RoomMessage, bool> match, string what, TimeSpan? timeout = null)
     {
         RoomMessage? found = null;
