@@ -45,7 +45,17 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
                 log(string.Create(CultureInfo.InvariantCulture, $"[{watch.Elapsed.TotalSeconds,5:0.0}s connect] {Volatile.Read(ref opened),7:N0} of {count:N0} open  servers RSS {Rss():N0} MB"));
             }
 
-            await connecting.ConfigureAwait(false);
+            try
+            {
+                await connecting.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                notes.Add($"connecting stopped after {Volatile.Read(ref opened):N0} of {count:N0} connections: {ex.Message}");
+                notes.AddRange(targets.ExitReports());
+                count = Volatile.Read(ref opened);
+            }
+
             var connectSeconds = watch.Elapsed.TotalSeconds;
             var start = targets.Servers.Select(s => s.Sample()).ToArray();
             var hold = Stopwatch.StartNew();
@@ -61,6 +71,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
                 log(string.Create(CultureInfo.InvariantCulture, $"[{hold.Elapsed.TotalSeconds,5:0.0}s idle   ] {count:N0} open  servers RSS {Rss():N0} MB"));
             }
 
+            notes.AddRange(targets.ExitReports());
             var end = targets.Servers.Select(s => s.Sample()).ToArray();
             var measured = hold.Elapsed.TotalSeconds;
             var servers = targets.Servers.Select((s, i) => ProcessResult.From(s.Name, s.Id, start[i], end[i], measured, before[i])).ToList();
@@ -97,7 +108,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                log("connecting failed: " + ex.Message);
+                // Reported above.
             }
 
             await Parallel.ForEachAsync(connections.OfType<IBenchConnection>().Append(warm), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (c, _) => await c.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);

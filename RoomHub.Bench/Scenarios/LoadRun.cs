@@ -89,6 +89,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             _stopSending = true;
             await Task.WhenAll(sendTasks).ConfigureAwait(false);
 
+            notes.AddRange(targets.ExitReports());
             var drained = await DrainAsync(stats, cancellationToken).ConfigureAwait(false);
             if (!drained)
             {

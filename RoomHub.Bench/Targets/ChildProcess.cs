@@ -42,6 +42,20 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Why the process is gone, with the last lines it wrote to stderr; null while it runs.</summary>
+    public string? ExitReport()
+    {
+        if (!_process.HasExited)
+        {
+            return null;
+        }
+
+        lock (_errors)
+        {
+            return $"{Name} exited with code {_process.ExitCode}" + (_errors.Count > 0 ? ": " + string.Join(" | ", _errors.TakeLast(5)) : "");
+        }
+    }
+
     public ProcSample Sample() => ProcSample.TryRead(_process.Id, out var sample) ? sample : default;
 
     public static ChildProcess Start(string name, string executable, IEnumerable<string> arguments, int port, IDictionary<string, string>? environment = null)

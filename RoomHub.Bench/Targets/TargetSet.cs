@@ -22,6 +22,10 @@ internal sealed class TargetSet : IAsyncDisposable
 
     public string Description { get; private set; } = "";
 
+    /// <summary>A note for each started process that has died.</summary>
+    public IEnumerable<string> ExitReports() =>
+        _servers.Append(Redis).OfType<ChildProcess>().Select(p => p.ExitReport()).OfType<string>();
+
     public static async Task<TargetSet> StartAsync(BenchOptions options, Action<string> log, CancellationToken cancellationToken)
     {
         var set = new TargetSet();
