@@ -39,6 +39,9 @@ internal sealed record BenchOptions
     public string? Label { get; init; }
     public int Port { get; init; }
 
+    /// <summary>With <c>--url</c>: ids of the server processes to sample for CPU and RSS.</summary>
+    public IReadOnlyList<int> Pids { get; init; } = [];
+
     public int EffectiveConnections => Connections > 0 ? Connections : Scenario == Scenario.Idle ? 5000 : 1000;
 
     public const string Usage = """
@@ -50,6 +53,7 @@ internal sealed record BenchOptions
           --instances N       start N RoomHub.Server child processes on free loopback ports
           --redis             start a private redis-server and share it between the instances (implied by N > 1)
           --bare              start N bare broadcast servers instead of RoomHub (legacy client only)
+          --pid PID[,PID]     with --url: server processes to sample for CPU and RSS (e.g. a server the bench did not start)
           --server-dll PATH   RoomHub.Server.dll to run (default: the one built beside the bench)
         Workload:
           --client hub|lean|legacy   official HubConnection, lean SignalR JSON client, or raw legacy client (default lean)
@@ -69,6 +73,7 @@ internal sealed record BenchOptions
     {
         var options = new BenchOptions();
         var urls = new List<Uri>();
+        var pids = new List<int>();
         var instancesGiven = false;
         var i = 0;
         if (args.Count > 0 && !args[0].StartsWith('-'))
@@ -104,6 +109,13 @@ internal sealed record BenchOptions
                     }
 
                     break;
+                case "pid":
+                    foreach (var part in Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        pids.Add(Int(name, part, 1));
+                    }
+
+                    break;
                 case "redis": options = options with { Redis = true }; break;
                 case "bare": options = options with { Bare = true }; break;
                 case "instances": options = options with { Instances = Int(name, Value(), 1) }; instancesGiven = true; break;
@@ -128,7 +140,12 @@ internal sealed record BenchOptions
             }
         }
 
-        options = options with { Urls = urls };
+        options = options with { Urls = urls, Pids = pids };
+        if (pids.Count > 0 && urls.Count == 0)
+        {
+            throw new ArgumentException("--pid samples servers given with --url.");
+        }
+
         if (urls.Count > 0 && (instancesGiven || options.Redis || options.Bare))
         {
             throw new ArgumentException("--url measures existing servers; it cannot be combined with --instances, --redis or --bare.");

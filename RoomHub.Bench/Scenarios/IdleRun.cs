@@ -78,7 +78,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
             var self = Process.GetCurrentProcess();
             if (targets.Servers.Count == 0)
             {
-                notes.Add("servers not started by the bench: no server RSS");
+                notes.Add("servers not started by the bench: no server RSS (pass --pid to sample them)");
             }
 
             return new RunResult

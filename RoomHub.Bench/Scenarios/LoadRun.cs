@@ -221,7 +221,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
         double PerDelivery(double seconds) => inWindow > 0 ? seconds * 1e6 / inWindow : 0;
         if (targets.Servers.Count == 0)
         {
-            notes.Add("servers not started by the bench: no server CPU or RSS");
+            notes.Add("servers not started by the bench: no server CPU or RSS (pass --pid to sample them)");
         }
 
         return new RunResult

@@ -14,11 +14,19 @@ internal sealed class ChildProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly List<string> _errors = [];
 
-    private ChildProcess(string name, Process process, int port)
+    private readonly bool _owned;
+
+    private ChildProcess(string name, Process process, int port, bool owned = true)
     {
         Name = name;
         _process = process;
         Port = port;
+        _owned = owned;
+        if (!owned)
+        {
+            return;
+        }
+
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) =>
         {
@@ -80,6 +88,9 @@ internal sealed class ChildProcess : IAsyncDisposable
         return new ChildProcess(name, Process.Start(info) ?? throw new InvalidOperationException($"{name} did not start."), port);
     }
 
+    /// <summary>A process the bench did not start (<c>--pid</c>), sampled the same way and left running at the end.</summary>
+    public static ChildProcess Attach(int pid) => new($"pid-{pid}", Process.GetProcessById(pid), 0, owned: false);
+
     /// <summary>Waits until <paramref name="ready"/> answers true, polling with a deadline.</summary>
     public async Task WaitReadyAsync(Func<Task<bool>> ready, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -109,7 +120,7 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        if (_owned && !_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

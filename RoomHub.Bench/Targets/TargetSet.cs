@@ -34,6 +34,7 @@ internal sealed class TargetSet : IAsyncDisposable
             if (options.Urls.Count > 0)
             {
                 set.Urls.AddRange(options.Urls);
+                set._servers.AddRange(options.Pids.Select(ChildProcess.Attach));
                 set.Description = "existing servers: " + string.Join(", ", options.Urls);
                 return set;
             }
@@ -42,11 +43,11 @@ internal sealed class TargetSet : IAsyncDisposable
             {
                 for (var i = 0; i < options.Instances; i++)
                 {
-                    var port = ChildProcess.FreePort();
                     var self = typeof(TargetSet).Assembly.Location;
-                    var server = ChildProcess.Start($"bare-server-{i}", DotNet(), [self, "bare-server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], port);
+                    var (server, port) = await StartOnFreePortAsync(
+                        p => ChildProcess.Start($"bare-server-{i}", DotNet(), [self, "bare-server", "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p),
+                        TcpOpenAsync, cancellationToken).ConfigureAwait(false);
                     set._servers.Add(server);
-                    await server.WaitReadyAsync(() => TcpOpenAsync(port), StartTimeout, cancellationToken).ConfigureAwait(false);
                     set.Urls.Add(new Uri($"ws://127.0.0.1:{port}/"));
                 }
 
@@ -57,10 +58,11 @@ internal sealed class TargetSet : IAsyncDisposable
             string? redisUrl = null;
             if (options.Redis || options.Instances > 1)
             {
-                var port = ChildProcess.FreePort();
-                set.Redis = ChildProcess.Start("redis-server", "redis-server",
-                    ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], port);
-                await set.Redis.WaitReadyAsync(() => RedisPingAsync(port), StartTimeout, cancellationToken).ConfigureAwait(false);
+                var (redis, port) = await StartOnFreePortAsync(
+                    p => ChildProcess.Start("redis-server", "redis-server",
+                        ["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], p),
+                    RedisPingAsync, cancellationToken).ConfigureAwait(false);
+                set.Redis = redis;
                 redisUrl = $"redis://127.0.0.1:{port}";
             }
 
@@ -72,22 +74,23 @@ internal sealed class TargetSet : IAsyncDisposable
 
             for (var i = 0; i < options.Instances; i++)
             {
-                var port = ChildProcess.FreePort();
-                var environment = new Dictionary<string, string>
+                var (server, port) = await StartOnFreePortAsync(p =>
                 {
-                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
-                    ["RoomHub__ChannelPrefix"] = "bench",
-                    ["Logging__LogLevel__Default"] = "Warning",
-                    ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
-                };
-                if (redisUrl is not null)
-                {
-                    environment["REDIS_URL"] = redisUrl;
-                }
+                    var environment = new Dictionary<string, string>
+                    {
+                        ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{p}",
+                        ["RoomHub__ChannelPrefix"] = "bench",
+                        ["Logging__LogLevel__Default"] = "Warning",
+                        ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
+                    };
+                    if (redisUrl is not null)
+                    {
+                        environment["REDIS_URL"] = redisUrl;
+                    }
 
-                var server = ChildProcess.Start($"roomhub-{i}", DotNet(), [dll], port, environment);
+                    return ChildProcess.Start($"roomhub-{i}", DotNet(), [dll], p, environment);
+                }, HealthyAsync, cancellationToken).ConfigureAwait(false);
                 set._servers.Add(server);
-                await server.WaitReadyAsync(() => HealthyAsync(port), StartTimeout, cancellationToken).ConfigureAwait(false);
                 set.Urls.Add(new Uri($"http://127.0.0.1:{port}/"));
             }
 
@@ -99,6 +102,33 @@ internal sealed class TargetSet : IAsyncDisposable
         {
             await set.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a process on a port that was free a moment ago; another process may take it first, so a start that
+    /// dies before it is ready is retried on a new port.
+    /// </summary>
+    private static async Task<(ChildProcess Process, int Port)> StartOnFreePortAsync(Func<int, ChildProcess> start, Func<int, Task<bool>> ready, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = ChildProcess.FreePort();
+            var process = start(port);
+            try
+            {
+                await process.WaitReadyAsync(() => ready(port), StartTimeout, cancellationToken).ConfigureAwait(false);
+                return (process, port);
+            }
+            catch (InvalidOperationException) when (attempt < 3 && process.HasExited)
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
     }
 

@@ -27,7 +27,12 @@ public sealed class BenchOptionsTests
         Assert.Equal([1, 2, 3], options.Urls.Select(u => u.Port));
     }
 
+    [Fact]
+    public void ServerProcessesToSampleGoWithUrls() =>
+        Assert.Equal([12, 13], BenchOptions.Parse(["fanout", "--url", "ws://127.0.0.1:1/", "--pid", "12,13"]).Pids);
+
     [Theory]
+    [InlineData("fanout", "--pid", "5")]
     [InlineData("fanout", "--subscribers", "0")]
     [InlineData("fanout", "--bogus")]
     [InlineData("nonsense")]
