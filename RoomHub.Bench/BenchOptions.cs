@@ -27,8 +27,8 @@ internal sealed record BenchOptions
     /// <summary><c>rooms</c>: messages per second each connection sends (when no <see cref="Rate"/> is given).</summary>
     public double MessageRate { get; init; } = 1;
 
-    /// <summary>At max rate, messages each publisher may have in flight (sent, not yet delivered to every member).</summary>
-    public int Window { get; init; } = 100;
+    /// <summary>At max rate, messages all publishers together may have in flight (sent, not yet delivered to every member).</summary>
+    public int Window { get; init; } = 200;
 
     public double Duration { get; init; } = 15;
     public double Warmup { get; init; } = 3;
@@ -60,7 +60,7 @@ internal sealed record BenchOptions
           --subscribers S --publishers P     fanout/cross (default 100, 2)
           --connections N --room-size M      rooms (default 1000, 10) and idle (default 5000)
           --payload BYTES     message size (default 100)
-          --rate R            deliveries/s for the whole run (default: max, with --window messages in flight per publisher)
+          --rate R            deliveries/s for the whole run (default: max, with --window messages in flight, 200)
           --msg-rate R        rooms: messages/s per connection (default 1)
           --duration S --warmup S   measured seconds (default 15) after warm-up seconds (default 3)
           --source-ips K      spread connections over 127.0.0.1..K as source addresses (default: 1 per 25k connections)

@@ -4,6 +4,12 @@ using RoomHub.Bench.Reporting;
 using RoomHub.Bench.Scenarios;
 using RoomHub.Bench.Targets;
 
+if (args is ["--help" or "-h" or "help"])
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
 BenchOptions options;
 try
 {

@@ -48,7 +48,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
 
             var totalFanout = senders.Sum(s => fanoutOf[s.Plan.SendsTo!]);
             var perSenderRate = options.Rate > 0 ? options.Rate / totalFanout : options.Scenario == Scenario.Rooms ? options.MessageRate : 0;
-            var window = (long)options.Window * totalFanout;
+            var window = (long)options.Window * totalFanout / senders.Count;
 
             var sendTasks = senders.Select(s => SendLoopAsync(s, fanoutOf[s.Plan.SendsTo!], perSenderRate, stats, window, cancellationToken)).ToList();
             var clientStart = default(TimeSpan);

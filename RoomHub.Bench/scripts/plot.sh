@@ -52,7 +52,7 @@ set xlabel 'percentile'
 set ylabel 'latency (ms)'
 set xtics ('50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, 'max' 100000)
 set grid
-set key left top
+set key left top box opaque
 plot $curves
 GP
 
@@ -61,10 +61,12 @@ set terminal pngcairo size 900,540 font 'sans,11'
 set output 'plots/throughput-vs-subscribers.png'
 set title 'Deliveries/s at saturation vs subscribers in one room (100 B, 2 cores)'
 set logscale x
+set xrange [8:500]
+set yrange [0:*]
 set xlabel 'subscribers'
 set ylabel 'thousand deliveries/s'
 set grid
-set key left top
+set key right bottom box opaque
 plot '$data/sweep-roomhub.dat' using 1:2 with linespoints title 'RoomHub, 2 instances over Redis, lean SignalR client', \
      '$data/sweep-bare.dat' using 1:2 with linespoints title 'bare Kestrel broadcast, legacy client'
 GP
