@@ -21,7 +21,8 @@ internal static class ResultTable
         else
         {
             Row("workload", $"{r.Subscribers} subscribers, {r.Publishers} publishers, {r.Connections} connections, room size {r.RoomSize}, {r.PayloadBytes} B");
-            Row("rate", r.TargetDeliveriesPerSecond > 0 ? $"{r.TargetDeliveriesPerSecond:N0} deliveries/s requested" : "max (windowed)");
+            Row("rate", r.TargetDeliveriesPerSecond > 0 ? $"{r.TargetDeliveriesPerSecond:N0} deliveries/s requested"
+                : r.MessagesPerSecondPerSender is { } perSender ? $"{perSender:0.###} msg/s per connection" : "max (windowed)");
             Row("delivered", $"{r.DeliveriesPerSecond:N0} deliveries/s ({r.MessagesPerSecond:N0} msgs/s sent) over {r.MeasuredSeconds:0.0} s");
             Row("loss / order / dup", $"{r.Lost} lost of {r.ExpectedDeliveries:N0}, {r.OrderViolations} order violations, {r.Duplicates} duplicates");
             Row("latency ms p50/p90/p99/max", Latency(r.Latency));

@@ -21,6 +21,9 @@ internal sealed record RunResult
 
     /// <summary>Requested deliveries per second; 0 = as fast as it goes.</summary>
     public double TargetDeliveriesPerSecond { get; init; }
+
+    /// <summary><c>rooms</c>: messages per second each connection was asked to send.</summary>
+    public double? MessagesPerSecondPerSender { get; init; }
     public double MeasuredSeconds { get; init; }
     public double ConnectSeconds { get; init; }
     public double ConnectsPerSecond { get; init; }

@@ -62,7 +62,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
             while (hold.Elapsed.TotalSeconds < options.Duration)
             {
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(1, options.Duration - hold.Elapsed.TotalSeconds + 0.01)), cancellationToken).ConfigureAwait(false);
-                if (connections.FirstOrDefault(c => c!.Completion.IsCompleted) is { } closed)
+                if (connections.OfType<IBenchConnection>().FirstOrDefault(c => c.Completion.IsCompleted) is { } closed)
                 {
                     notes.Add("a connection closed while idle: " + (closed.Completion.Exception?.InnerException?.Message ?? "closed by the server"));
                     break;

@@ -160,11 +160,14 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
         var buffer = new byte[Math.Max(options.Payload, MessageText.MaxHeaderBytes)];
         var start = Stopwatch.GetTimestamp();
         long sequence = 0;
+
+        // Paced senders start at staggered points of their interval, so that thousands of them do not fire together.
+        var phase = node.Plan.SenderId * 0.6180339887 % 1;
         while (!_stopSending)
         {
             if (messagesPerSecond > 0)
             {
-                var wait = sequence / messagesPerSecond - Stopwatch.GetElapsedTime(start).TotalSeconds;
+                var wait = (sequence + phase) / messagesPerSecond - Stopwatch.GetElapsedTime(start).TotalSeconds;
                 if (wait > 0)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Clamp(wait * 1000, 1, 1000)), cancellationToken).ConfigureAwait(false);
@@ -237,6 +240,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             RoomSize = plan.Rooms.Count > 0 ? plan.MembersOf(plan.Rooms[0]) : 0,
             PayloadBytes = options.Payload,
             TargetDeliveriesPerSecond = options.Rate,
+            MessagesPerSecondPerSender = options.Rate > 0 || options.Scenario != Scenario.Rooms ? null : options.MessageRate,
             MeasuredSeconds = measured,
             ConnectSeconds = connectSeconds,
             ConnectsPerSecond = connectSeconds > 0 ? plan.Connections.Count / connectSeconds : 0,

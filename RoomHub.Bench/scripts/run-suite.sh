@@ -19,9 +19,12 @@ for run in "${@:-1 2}"; do
   for n in $run; do
     "${bench[@]}" cross --instances 2 --subscribers 100 --client lean "${common[@]}" --label "cross-lean-max" --out "$out/cross-lean-max-$n.json"
     "${bench[@]}" fanout --bare --client legacy --subscribers 100 "${common[@]}" --label "bare-legacy-max" --out "$out/bare-legacy-max-$n.json"
+    "${bench[@]}" cross --instances 2 --subscribers 100 --client lean --window 1000 "${common[@]}" --label "cross-lean-max-window1000" --out "$out/cross-lean-max-window1000-$n.json"
+    "${bench[@]}" fanout --bare --client legacy --subscribers 100 --window 1000 "${common[@]}" --label "bare-legacy-max-window1000" --out "$out/bare-legacy-max-window1000-$n.json"
     "${bench[@]}" cross --instances 2 --subscribers 100 --client lean --rate 50000 "${common[@]}" --label "cross-lean-50k" --out "$out/cross-lean-50k-$n.json"
     "${bench[@]}" fanout --bare --client legacy --subscribers 100 --rate 50000 "${common[@]}" --label "bare-legacy-50k" --out "$out/bare-legacy-50k-$n.json"
     "${bench[@]}" cross --instances 2 --subscribers 100 --client lean --rate 100000 "${common[@]}" --label "cross-lean-100k" --out "$out/cross-lean-100k-$n.json"
+    "${bench[@]}" rooms --instances 2 --connections 2000 --client lean "${common[@]}" --label "rooms-lean-2000" --out "$out/rooms-lean-2000-$n.json"
     "${bench[@]}" idle --instances 1 --connections "$idle" --client lean --duration 10 --label "idle-lean-$idle" --out "$out/idle-lean-$n.json"
   done
 done
