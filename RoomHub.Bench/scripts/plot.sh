@@ -38,9 +38,15 @@ for kind in ["roomhub", "bare"]:
             f.write(f"{s} {d / 1000:.1f}\n")
 PY
 
+declare -A titles=(
+  [cross-lean-50k]="RoomHub, 2 instances over Redis, 50k deliveries/s"
+  [cross-lean-100k]="RoomHub, 2 instances over Redis, 100k deliveries/s"
+  [bare-legacy-50k]="bare Kestrel broadcast, 50k deliveries/s"
+  [replaced-legacy-50k]="replaced Node server, 50k deliveries/s (saturated)"
+)
 curves=""
 for label in cross-lean-50k cross-lean-100k bare-legacy-50k replaced-legacy-50k; do
-  [ -f "$data/curve-$label.dat" ] && curves+="${curves:+, }'$data/curve-$label.dat' using 1:2 with linespoints title '$label'"
+  [ -f "$data/curve-$label.dat" ] && curves+="${curves:+, }'$data/curve-$label.dat' using 1:2 with linespoints title '${titles[$label]}'"
 done
 gnuplot <<GP
 set terminal pngcairo size 900,540 font 'sans,11'
