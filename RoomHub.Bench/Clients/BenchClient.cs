@@ -1,0 +1,20 @@
+using RoomHub.Bench.Measurement;
+using RoomHub.Contracts;
+
+namespace RoomHub.Bench.Clients;
+
+/// <summary>Opens a connection of the chosen mode to one target.</summary>
+internal static class BenchClient
+{
+    public static async Task<IBenchConnection> ConnectAsync(ClientMode mode, Uri target, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken) =>
+        mode switch
+        {
+            ClientMode.Hub => await HubClient.ConnectAsync(HubUrl(target), invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
+            ClientMode.Lean => await LeanClient.ConnectAsync(HubUrl(target), invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
+            _ => await LegacyClient.ConnectAsync(target, invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
+        };
+
+    /// <summary>A target given as a bare server address (path <c>/</c>) means RoomHub's hub path for the SignalR clients.</summary>
+    public static Uri HubUrl(Uri target) =>
+        target.AbsolutePath is "/" or "" ? new Uri(target, RoomHubPaths.Hub) : target;
+}

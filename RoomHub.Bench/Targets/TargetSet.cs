@@ -1,0 +1,200 @@
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text;
+
+namespace RoomHub.Bench.Targets;
+
+/// <summary>
+/// What a run measures: the URLs it connects to and the processes it started for them (RoomHub instances or bare
+/// servers, and redis-server), which it samples for CPU and RSS and kills when the run ends.
+/// </summary>
+internal sealed class TargetSet : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly List<ChildProcess> _servers = [];
+
+    public List<Uri> Urls { get; } = [];
+
+    public IReadOnlyList<ChildProcess> Servers => _servers;
+
+    public ChildProcess? Redis { get; private set; }
+
+    public string Description { get; private set; } = "";
+
+    /// <summary>A note for each started process that has died.</summary>
+    public IEnumerable<string> ExitReports() =>
+        _servers.Append(Redis).OfType<ChildProcess>().Select(p => p.ExitReport()).OfType<string>();
+
+    public static async Task<TargetSet> StartAsync(BenchOptions options, Action<string> log, CancellationToken cancellationToken)
+    {
+        var set = new TargetSet();
+        try
+        {
+            if (options.Urls.Count > 0)
+            {
+                set.Urls.AddRange(options.Urls);
+                set._servers.AddRange(options.Pids.Select(ChildProcess.Attach));
+                set.Description = "existing servers: " + string.Join(", ", options.Urls);
+                return set;
+            }
+
+            if (options.Bare)
+            {
+                for (var i = 0; i < options.Instances; i++)
+                {
+                    var self = typeof(TargetSet).Assembly.Location;
+                    var (server, port) = await StartOnFreePortAsync(
+                        p => ChildProcess.Start($"bare-server-{i}", DotNet(), [self, "bare-server", "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p),
+                        TcpOpenAsync, cancellationToken).ConfigureAwait(false);
+                    set._servers.Add(server);
+                    set.Urls.Add(new Uri($"ws://127.0.0.1:{port}/"));
+                }
+
+                set.Description = $"{options.Instances} bare Kestrel broadcast server(s)";
+                return set;
+            }
+
+            string? redisUrl = null;
+            if (options.Redis || options.Instances > 1)
+            {
+                var (redis, port) = await StartOnFreePortAsync(
+                    p => ChildProcess.Start("redis-server", "redis-server",
+                        ["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], p),
+                    RedisPingAsync, cancellationToken).ConfigureAwait(false);
+                set.Redis = redis;
+                redisUrl = $"redis://127.0.0.1:{port}";
+            }
+
+            var dll = options.ServerDll ?? BuiltServerDll();
+            if (!File.Exists(dll))
+            {
+                throw new InvalidOperationException($"RoomHub.Server.dll not found at {dll}: build the solution first, or pass --server-dll.");
+            }
+
+            for (var i = 0; i < options.Instances; i++)
+            {
+                var (server, port) = await StartOnFreePortAsync(p =>
+                {
+                    var environment = new Dictionary<string, string>
+                    {
+                        ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{p}",
+                        ["RoomHub__ChannelPrefix"] = "bench",
+                        ["Logging__LogLevel__Default"] = "Warning",
+                        ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
+                    };
+                    if (redisUrl is not null)
+                    {
+                        environment["REDIS_URL"] = redisUrl;
+                    }
+
+                    return ChildProcess.Start($"roomhub-{i}", DotNet(), [dll], p, environment);
+                }, HealthyAsync, cancellationToken).ConfigureAwait(false);
+                set._servers.Add(server);
+                set.Urls.Add(new Uri($"http://127.0.0.1:{port}/"));
+            }
+
+            set.Description = $"{options.Instances} RoomHub instance(s)" + (redisUrl is null ? " (embedded, no Redis)" : " over one redis-server");
+            log($"started {set.Description}: {string.Join(", ", set.Urls)}");
+            return set;
+        }
+        catch
+        {
+            await set.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a process on a port that was free a moment ago; another process may take it first, so a start that
+    /// dies before it is ready is retried on a new port.
+    /// </summary>
+    private static async Task<(ChildProcess Process, int Port)> StartOnFreePortAsync(Func<int, ChildProcess> start, Func<int, Task<bool>> ready, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = ChildProcess.FreePort();
+            var process = start(port);
+            try
+            {
+                await process.WaitReadyAsync(() => ready(port), StartTimeout, cancellationToken).ConfigureAwait(false);
+                return (process, port);
+            }
+            catch (InvalidOperationException) when (attempt < 3 && process.HasExited)
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>The server dll built beside the bench (its path is baked in at build time; see the project file).</summary>
+    public static string BuiltServerDll() =>
+        typeof(TargetSet).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "RoomHubServerDll")?.Value
+        ?? throw new InvalidOperationException("The bench was built without the server's path.");
+
+    private static string DotNet() =>
+        Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+
+    private static async Task<bool> HealthyAsync(int port)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        try
+        {
+            return (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/health")).ConfigureAwait(false)).IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> TcpOpenAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> RedisPingAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port).ConfigureAwait(false);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray()).ConfigureAwait(false);
+            var buffer = new byte[16];
+            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var server in _servers)
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Redis is not null)
+        {
+            await Redis.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Throughput at saturation against the number of subscribers, for RoomHub (2 instances over Redis, lean client) and
+# the bare Kestrel broadcast (legacy client). Short runs; JSON into RoomHub.Bench/results/sweep-*.json.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dotnet build RoomHub.Bench -c Release -v quiet -nologo >/dev/null
+bench=(dotnet RoomHub.Bench/bin/Release/net10.0/RoomHub.Bench.dll)
+out=RoomHub.Bench/results
+for s in 10 25 50 100 200 400; do
+  "${bench[@]}" cross --instances 2 --subscribers "$s" --client lean --publishers 10 --duration 5 --warmup 2 --label "sweep-roomhub-$s" --out "$out/sweep-roomhub-$s.json"
+  "${bench[@]}" fanout --bare --client legacy --subscribers "$s" --publishers 10 --duration 5 --warmup 2 --label "sweep-bare-$s" --out "$out/sweep-bare-$s.json"
+done

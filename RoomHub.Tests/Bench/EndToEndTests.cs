@@ -1,0 +1,104 @@
+using System.Net.Sockets;
+using RoomHub.Bench;
+using RoomHub.Bench.Reporting;
+using RoomHub.Bench.Scenarios;
+using RoomHub.Bench.Targets;
+using RoomHub.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace RoomHub.Tests.Bench;
+
+/// <summary>Tiny paced runs of the bench against real servers: every message must arrive once and in order.</summary>
+public sealed class BenchEndToEndTests(ClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterFixture>
+{
+    [Theory]
+    [InlineData("lean")]
+    [InlineData("hub")]
+    public async Task TinyFanoutOnOneInstanceLosesNothingAndKeepsOrder(string client)
+    {
+        await using var instance = await RoomHubInstance.StartAsync(new Dictionary<string, string?>());
+
+        var result = await RunAsync("fanout", "--url", instance.BaseAddress.ToString(), "--client", client, "--subscribers", "5", "--publishers", "1", "--rate", "1000", "--duration", "1", "--warmup", "0");
+
+        AssertAllDeliveredInOrder(result, minimumMessages: 100);
+    }
+
+    [Fact]
+    public async Task TinyCrossInstanceFanoutLosesNothingAndMeasuresBothPaths()
+    {
+        var urls = string.Join(',', fixture.Cluster.Instances.Select(i => i.BaseAddress));
+
+        var result = await RunAsync("cross", "--url", urls, "--subscribers", "6", "--publishers", "2", "--rate", "2400", "--duration", "1", "--warmup", "0");
+
+        AssertAllDeliveredInOrder(result, minimumMessages: 100);
+        Assert.True(result.LatencySameInstance!.Count > 0);
+        Assert.True(result.LatencyOtherInstance!.Count > 0);
+    }
+
+    [Fact]
+    public async Task LegacyClientAgainstTheBareServerLosesNothing()
+    {
+        var port = FreePort.Next();
+        using var stop = new CancellationTokenSource();
+        var server = BareServer.RunAsync(port, stop.Token);
+        try
+        {
+            await Poll.UntilAsync(async () => await AcceptsAsync(port), "the bare server to listen");
+
+            var result = await RunAsync("fanout", "--url", $"ws://127.0.0.1:{port}/", "--client", "legacy", "--subscribers", "5", "--publishers", "1", "--rate", "1000", "--duration", "1", "--warmup", "0");
+
+            AssertAllDeliveredInOrder(result, minimumMessages: 100);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await server;
+        }
+    }
+
+    [Fact]
+    public async Task TinyRoomsRunDeliversEveryMessageToEveryMember()
+    {
+        await using var instance = await RoomHubInstance.StartAsync(new Dictionary<string, string?>());
+
+        var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--connections", "20", "--room-size", "5", "--msg-rate", "20", "--duration", "1", "--warmup", "0");
+
+        AssertAllDeliveredInOrder(result, minimumMessages: 200);
+        Assert.Equal(5, result.RoomSize);
+    }
+
+    private async Task<RunResult> RunAsync(params string[] args)
+    {
+        var options = BenchOptions.Parse(args);
+        await using var targets = await TargetSet.StartAsync(options, output.WriteLine, CancellationToken.None);
+        var result = await new LoadRun(options, targets, output.WriteLine).RunAsync(CancellationToken.None);
+        output.WriteLine(ResultTable.Format(result));
+        return result;
+    }
+
+    private static void AssertAllDeliveredInOrder(RunResult result, int minimumMessages)
+    {
+        Assert.DoesNotContain(result.Notes, n => !n.StartsWith("servers not started", StringComparison.Ordinal));
+        Assert.InRange(result.MessagesSent, minimumMessages, long.MaxValue);
+        Assert.Equal(result.ExpectedDeliveries, result.Delivered);
+        Assert.Equal(0, result.Lost);
+        Assert.Equal(0, result.OrderViolations);
+        Assert.Equal(0, result.Duplicates);
+        Assert.Equal(0, result.SendErrors);
+        Assert.True(result.Latency.Count > 0);
+    }
+
+    private static async Task<bool> AcceptsAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
