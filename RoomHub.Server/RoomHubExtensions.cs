@@ -70,6 +70,7 @@ public static class RoomHubExtensions
             signalR.AddStackExchangeRedis();
             services.AddSingleton<RedisHubLifetimeManager<RoomsHub>>();
             services.AddSingleton<HubLifetimeManager<RoomsHub>, ResilientLifetimeManager>();
+            services.AddHostedService<BackplaneRecovery>();
             services.AddOptions<RedisOptions>().Configure<RedisConnection>((redis, connection) =>
             {
                 redis.Configuration = connection.Configuration;

@@ -6,10 +6,7 @@ using RoomHub.Tests.Infrastructure;
 namespace RoomHub.Tests;
 
 /// <summary>Meters are process-wide, so this runs alone: the counts it reads are its workload's, nobody else's.</summary>
-[CollectionDefinition(nameof(MetricsTests), DisableParallelization = true)]
-public sealed class MetricsCollection;
-
-[Collection(nameof(MetricsTests))]
+[Collection(IsolatedCollection.Name)]
 public sealed partial class MetricsTests
 {
     [Fact]

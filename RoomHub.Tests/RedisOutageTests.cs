@@ -7,6 +7,7 @@ using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;
 
+[Collection(IsolatedCollection.Name)]
 public sealed class RedisOutageTests
 {
     [Fact]
@@ -61,8 +62,12 @@ public sealed class RedisOutageTests
             }
         }, "a send to succeed after Redis returned", TimeSpan.FromSeconds(2));
         var recovery = back.Elapsed;
-        await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the outage", TimeSpan.FromSeconds(2));
-        await legacy.WaitForFrameAsync("after", TimeSpan.FromSeconds(2));
+
+        // The other instance may resubscribe a moment after this send: what it missed meanwhile is re-sent from history.
+        await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the outage", TimeSpan.FromSeconds(3));
+        await legacy.WaitForFrameAsync("after", TimeSpan.FromSeconds(3));
+        var later = await sender.SendAsync(room, "later");
+        await receiver.WaitForAsync(m => m.Id == later, "live cross-instance delivery", TimeSpan.FromSeconds(2));
         await Poll.UntilAsync(async () => (await http.GetAsync("/health")).StatusCode == HttpStatusCode.OK, "/health to report ready again");
         Assert.InRange(recovery, TimeSpan.Zero, TimeSpan.FromSeconds(2));
     }

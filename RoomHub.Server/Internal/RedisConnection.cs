@@ -29,21 +29,17 @@ internal sealed class RedisConnection : IAsyncDisposable
         Configuration.ConnectTimeout = Math.Max(timeout, 1000);
         Configuration.ConnectRetry = 1;
         Configuration.ReconnectRetryPolicy = new LinearRetry(250);
-        Configuration.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+        Configuration.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
         _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
     }
 
-    private Action? _failures;
-    private Action? _restores;
+    /// <summary>Raised when the interactive or the subscription connection to Redis is lost.</summary>
+    public event Action<ConnectionType>? Failed;
+
+    /// <summary>Raised when it is back.</summary>
+    public event Action<ConnectionType>? Restored;
 
     public ConfigurationOptions Configuration { get; }
-
-    /// <summary>Lets telemetry count losses and restorations of the connection.</summary>
-    public void OnStateChanges(Action failed, Action restored)
-    {
-        _failures = failed;
-        _restores = restored;
-    }
 
     /// <summary>The prefix of every key and channel this instance uses.</summary>
     public string Prefix { get; }
@@ -61,12 +57,12 @@ internal sealed class RedisConnection : IAsyncDisposable
         multiplexer.ConnectionFailed += (_, e) =>
         {
             RedisLog.ConnectionFailed(_logger, e.EndPoint?.ToString(), e.FailureType, e.Exception);
-            _failures?.Invoke();
+            Failed?.Invoke(e.ConnectionType);
         };
         multiplexer.ConnectionRestored += (_, e) =>
         {
             RedisLog.ConnectionRestored(_logger, e.EndPoint?.ToString());
-            _restores?.Invoke();
+            Restored?.Invoke(e.ConnectionType);
         };
         if (!multiplexer.IsConnected)
         {

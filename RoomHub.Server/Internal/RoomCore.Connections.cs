@@ -111,6 +111,33 @@ internal sealed partial class RoomCore
         }
     }
 
+    /// <summary>
+    /// Re-sends, to this instance's members only, what each of its rooms received after <paramref name="since"/>.
+    /// Returns how many messages were re-sent (per room, not per member).
+    /// </summary>
+    public async Task<int> ReplayToLocalMembersAsync(StreamId since, CancellationToken cancellationToken)
+    {
+        var members = connections.Snapshot()
+            .SelectMany(c => c.Rooms().Select(room => (room, c.ConnectionId)))
+            .GroupBy(m => m.room, m => m.ConnectionId, StringComparer.Ordinal);
+        var replayed = 0;
+        foreach (var room in members)
+        {
+            var missed = await history.GetAfterAsync(room.Key, since, cancellationToken).ConfigureAwait(false);
+            foreach (var message in missed.Messages)
+            {
+                foreach (var connectionId in room)
+                {
+                    await hub.Clients.Client(connectionId).ReceiveMessage(message).ConfigureAwait(false);
+                }
+            }
+
+            replayed += missed.Messages.Count;
+        }
+
+        return replayed;
+    }
+
     private static bool IsValidSessionId(string session) =>
         session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;
 

@@ -44,7 +44,11 @@ internal sealed class RoomHubTelemetry : IDisposable
         BackplaneFailures = _meter.CreateCounter<long>("roomhub.backplane.failures", "{failure}", "Times the Redis connection was lost.");
         ConnectionsRefused = _meter.CreateCounter<long>("roomhub.connections.refused", "{connection}", "Connections refused at the upgrade (origin, authentication, connection limits, draining).");
         SlowConsumersDropped = _meter.CreateCounter<long>("roomhub.connections.slow_consumer_dropped", "{connection}", "Connections dropped because their outbound queue was full.");
-        redis?.OnStateChanges(() => BackplaneFailures.Add(1), () => BackplaneReconnects.Add(1));
+        if (redis is not null)
+        {
+            redis.Failed += type => BackplaneFailures.Add(1, new KeyValuePair<string, object?>("roomhub.connection_type", type.ToString().ToLowerInvariant()));
+            redis.Restored += type => BackplaneReconnects.Add(1, new KeyValuePair<string, object?>("roomhub.connection_type", type.ToString().ToLowerInvariant()));
+        }
     }
 
     public static ActivitySource ActivitySource { get; } = new(Name);

@@ -1,0 +1,95 @@
+using RoomHub.Server.Internal.Engine;
+using StackExchange.Redis;
+
+namespace RoomHub.Server.Internal;
+
+/// <summary>
+/// Redis pub/sub keeps nothing for a subscriber that is away. When this instance's subscription connection comes back
+/// after a loss, every message its rooms received in history since shortly before the loss is delivered again to the
+/// local members of those rooms (only to them, not through Redis), so a message accepted by another instance while
+/// this one was cut off is not lost to its members. Some may arrive twice, with the same id.
+/// </summary>
+internal sealed partial class BackplaneRecovery(
+    RedisConnection redis,
+    RoomCore core,
+    TimeProvider time,
+    ILogger<BackplaneRecovery> logger) : IHostedService
+{
+    /// <summary>Losses are noticed late (up to a couple of heartbeats); read history from this much earlier.</summary>
+    private static readonly TimeSpan DetectionMargin = TimeSpan.FromSeconds(2);
+
+    /// <summary>Resubscription follows the reconnection; replay once it has had time to complete.</summary>
+    private static readonly TimeSpan SettleDelay = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _gate = new();
+    private DateTimeOffset? _lostAt;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        redis.Failed += OnFailed;
+        redis.Restored += OnRestored;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        redis.Failed -= OnFailed;
+        redis.Restored -= OnRestored;
+        return Task.CompletedTask;
+    }
+
+    private void OnFailed(ConnectionType type)
+    {
+        if (type != ConnectionType.Subscription)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _lostAt ??= time.GetUtcNow();
+        }
+    }
+
+    private void OnRestored(ConnectionType type)
+    {
+        if (type != ConnectionType.Subscription)
+        {
+            return;
+        }
+
+        DateTimeOffset lostAt;
+        lock (_gate)
+        {
+            if (_lostAt is not { } at)
+            {
+                return;
+            }
+
+            lostAt = at;
+            _lostAt = null;
+        }
+
+        _ = ReplayAsync(lostAt - DetectionMargin);
+    }
+
+    private async Task ReplayAsync(DateTimeOffset since)
+    {
+        try
+        {
+            await Task.Delay(SettleDelay, time).ConfigureAwait(false);
+            var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), CancellationToken.None).ConfigureAwait(false);
+            LogReplayed(logger, replayed, since);
+        }
+        catch (Exception ex)
+        {
+            LogReplayFailed(logger, ex);
+        }
+    }
+
+    [LoggerMessage(1020, LogLevel.Information, "Redis subscription restored: re-sent {Messages} messages accepted since {Since:O} to local members.")]
+    private static partial void LogReplayed(ILogger logger, int messages, DateTimeOffset since);
+
+    [LoggerMessage(1021, LogLevel.Warning, "Could not re-send the messages missed while the Redis subscription was down.")]
+    private static partial void LogReplayFailed(ILogger logger, Exception exception);
+}
