@@ -10,6 +10,7 @@ using OpenTelemetry.Trace;
 using RoomHub.Contracts;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.Drain;
 using RoomHub.Server.Internal.Engine;
 using RoomHub.Server.Internal.Legacy;
 using RoomHub.Server.Internal.Security;
@@ -69,7 +70,8 @@ public static class RoomHubExtensions
             services.AddSingleton<ISessionStore, SessionRedis>();
             signalR.AddStackExchangeRedis();
             services.AddSingleton<RedisHubLifetimeManager<RoomsHub>>();
-            services.AddSingleton<HubLifetimeManager<RoomsHub>, ResilientLifetimeManager>();
+            services.AddSingleton<ResilientLifetimeManager>();
+            builder.AddRoomHubDrain(health, provider => provider.GetRequiredService<ResilientLifetimeManager>());
             services.AddHostedService<BackplaneRecovery>();
             services.AddOptions<RedisOptions>().Configure<RedisConnection>((redis, connection) =>
             {
@@ -80,6 +82,8 @@ public static class RoomHubExtensions
         }
         else
         {
+            services.AddSingleton<DefaultHubLifetimeManager<RoomsHub>>();
+            builder.AddRoomHubDrain(health, provider => provider.GetRequiredService<DefaultHubLifetimeManager<RoomsHub>>());
             services.AddSingleton<IRoomHistory, RoomHistoryMemory>();
             services.AddSingleton<IPresenceStore, PresenceMemory>();
             services.AddSingleton<ISessionStore, SessionMemory>();
@@ -99,6 +103,7 @@ public static class RoomHubExtensions
         ArgumentNullException.ThrowIfNull(app);
 
         app.UseWebSockets();
+        app.UseRoomHubDrain();
         app.UseRoomHubSecurity();
         app.MapRoomsHub();
         if (app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled)

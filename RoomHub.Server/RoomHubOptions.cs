@@ -44,6 +44,18 @@ public sealed class RoomHubOptions
     /// </summary>
     public TimeSpan RedisOperationTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
 
+    /// <summary>
+    /// How long a graceful drain (on SIGTERM) may take: clients are asked to reconnect elsewhere across most of it,
+    /// then the process exits. Default 30 seconds. Keep the orchestrator's grace period longer.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>In how many waves the drain closes connections. Default 10.</summary>
+    public int DrainWaves { get; set; } = 10;
+
+    /// <summary>Whether SIGTERM and Ctrl+C start a graceful drain (default) rather than an immediate stop.</summary>
+    public bool DrainOnSignal { get; set; } = true;
+
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 

@@ -14,7 +14,7 @@ internal sealed partial class ResilientLifetimeManager(
     RedisHubLifetimeManager<RoomsHub> inner,
     RedisConnection redis,
     ConnectionRegistry connections,
-    ILogger<ResilientLifetimeManager> logger) : HubLifetimeManager<RoomsHub>, IDisposable
+    ILogger<ResilientLifetimeManager> logger) : DelegatingLifetimeManager(inner)
 {
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
@@ -61,32 +61,6 @@ internal sealed partial class ResilientLifetimeManager(
             throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, "Redis is not connected.");
         }
     }
-
-    public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendAllAsync(methodName, args, cancellationToken);
-
-    public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default) => inner.SendAllExceptAsync(methodName, args, excludedConnectionIds, cancellationToken);
-
-    public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendConnectionAsync(connectionId, methodName, args, cancellationToken);
-
-    public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendConnectionsAsync(connectionIds, methodName, args, cancellationToken);
-
-    public override Task SendGroupAsync(string groupName, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendGroupAsync(groupName, methodName, args, cancellationToken);
-
-    public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendGroupsAsync(groupNames, methodName, args, cancellationToken);
-
-    public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds, CancellationToken cancellationToken = default) => inner.SendGroupExceptAsync(groupName, methodName, args, excludedConnectionIds, cancellationToken);
-
-    public override Task SendUserAsync(string userId, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendUserAsync(userId, methodName, args, cancellationToken);
-
-    public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args, CancellationToken cancellationToken = default) => inner.SendUsersAsync(userIds, methodName, args, cancellationToken);
-
-    public override Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args, CancellationToken cancellationToken) => inner.InvokeConnectionAsync<T>(connectionId, methodName, args, cancellationToken);
-
-    public override Task SetConnectionResultAsync(string connectionId, Microsoft.AspNetCore.SignalR.Protocol.CompletionMessage result) => inner.SetConnectionResultAsync(connectionId, result);
-
-    public override bool TryGetReturnType(string invocationId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Type? type) => inner.TryGetReturnType(invocationId, out type);
-
-    public void Dispose() => inner.Dispose();
 
     [LoggerMessage(1010, LogLevel.Warning, "Connection {ConnectionId} accepted while Redis is unreachable: {Reason}")]
     private static partial void LogConnectedWithoutRedis(ILogger logger, string connectionId, string reason);

@@ -45,6 +45,11 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:Sessions:Ttl must be at least one second and RoomHub:Sessions:ReplayWindow not negative.");
         }
 
+        if (options.DrainTimeout < TimeSpan.Zero || options.DrainWaves < 1)
+        {
+            failures.Add("RoomHub:DrainTimeout must not be negative and RoomHub:DrainWaves must be at least 1.");
+        }
+
         if (options.RedisOperationTimeout < TimeSpan.FromMilliseconds(100))
         {
             failures.Add("RoomHub:RedisOperationTimeout must be at least 100 ms.");

@@ -32,10 +32,13 @@ public sealed class LegacyClient : IAsyncDisposable
         return builder.Uri;
     }
 
-    public static async Task<LegacyClient> ConnectAsync(RoomHubInstance instance, string path = "/", string? query = null)
+    public static Task<LegacyClient> ConnectAsync(RoomHubInstance instance, string path = "/", string? query = null) =>
+        ConnectAsync(UrlOf(instance, path, query));
+
+    public static async Task<LegacyClient> ConnectAsync(Uri url)
     {
         var socket = new ClientWebSocket();
-        await socket.ConnectAsync(UrlOf(instance, path, query), CancellationToken.None);
+        await socket.ConnectAsync(url, CancellationToken.None);
         return new LegacyClient(socket);
     }
 

@@ -83,6 +83,27 @@ public sealed class RoomHubProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM: what an orchestrator sends first; the server drains, then exits.</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited && Kill(_process.Id, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"Could not send SIGTERM to {_process.Id}.");
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     private static string ServerAssemblyPath()
     {
         // The server is built next to the tests with the same configuration: RoomHub.Server/bin/<Configuration>/<tfm>/.

@@ -15,6 +15,7 @@ internal sealed partial class LegacyEndpoint(
     IOptions<RoomHubOptions> options,
     IHostApplicationLifetime lifetime,
     RoomHubTelemetry telemetry,
+    Drain.DrainState drain,
     ILogger<LegacyEndpoint> logger)
 {
     public const string FormatParameter = "format";
@@ -62,7 +63,7 @@ internal sealed partial class LegacyEndpoint(
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
         guard.Attach(connection);
         LogConnected(logger, connection.ConnectionId, protocol.Name);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), telemetry, logger)
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), telemetry, () => drain.IsDraining, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
         };

@@ -26,11 +26,16 @@ internal sealed partial class LegacySession
     private readonly long _maxFrameBytes;
     private readonly ILogger _logger;
     private readonly RoomHubTelemetry _telemetry;
+    private readonly Func<bool> _draining;
+
+    /// <summary>1012, "service restart" (RFC 6455 registry): the instance is going away; reconnect, possibly elsewhere.</summary>
+    private const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
-    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, ILogger logger)
+    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Func<bool> draining, ILogger logger)
     {
+        _draining = draining;
         _telemetry = telemetry;
         _socket = socket;
         _connection = connection;
@@ -75,6 +80,10 @@ internal sealed partial class LegacySession
             if (_connection.ServerClose is { } close)
             {
                 SetClose(close.Status, close.Reason);
+            }
+            else if (_draining())
+            {
+                SetClose(ServiceRestart, "Service restart: reconnect");
             }
             else if (stopping.IsCancellationRequested)
             {

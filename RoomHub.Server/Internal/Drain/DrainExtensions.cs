@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
+
+namespace RoomHub.Server.Internal.Drain;
+
+internal static class DrainExtensions
+{
+    /// <summary>
+    /// The drain's parts: its state, the connection tracker (wrapping whichever hub lifetime manager is registered),
+    /// a readiness check that fails while draining, and the signal handling that starts it.
+    /// </summary>
+    public static void AddRoomHubDrain(this WebApplicationBuilder builder, IHealthChecksBuilder health, Func<IServiceProvider, HubLifetimeManager<RoomsHub>> inner)
+    {
+        var services = builder.Services;
+        services.AddSingleton<DrainState>();
+        services.AddSingleton(provider => new ConnectionTracker(inner(provider)));
+        services.AddSingleton<HubLifetimeManager<RoomsHub>>(provider => provider.GetRequiredService<ConnectionTracker>());
+        services.AddSingleton<GracefulDrain>();
+        health.Add(new HealthCheckRegistration("drain",
+            provider => new DelegateHealthCheck(() => provider.GetRequiredService<DrainState>().IsDraining
+                ? HealthCheckResult.Unhealthy("Draining: this instance is shutting down.")
+                : HealthCheckResult.Healthy()),
+            failureStatus: null, tags: null));
+
+        var settings = builder.Configuration.GetSection(RoomHubOptions.SectionName).Get<RoomHubOptions>() ?? new RoomHubOptions();
+        if (settings.DrainOnSignal)
+        {
+            services.AddSingleton<IHostLifetime, DrainingHostLifetime>();
+        }
+    }
+
+    /// <summary>While draining, WebSocket upgrades and hub negotiations are refused with 503, so clients go elsewhere.</summary>
+    public static void UseRoomHubDrain(this WebApplication app)
+    {
+        var state = app.Services.GetRequiredService<DrainState>();
+        app.Use(async (context, next) =>
+        {
+            if (state.IsDraining && (context.WebSockets.IsWebSocketRequest || context.Request.Path.StartsWithSegments(RoomHubPaths.Hub, StringComparison.OrdinalIgnoreCase)))
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                context.Response.Headers.Connection = "close";
+                await context.Response.WriteAsync("This instance is draining; reconnect to another one.\n").ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+    }
+
+    private sealed class DelegateHealthCheck(Func<HealthCheckResult> check) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) => Task.FromResult(check());
+    }
+}
