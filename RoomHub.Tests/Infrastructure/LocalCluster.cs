@@ -27,12 +27,15 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     public Uri HubUrl => new($"http://127.0.0.1:{Port}/hubs/rooms");
 
-    public static async Task<LocalCluster> UpAsync(int instances)
+    /// <summary>Settings every instance gets (as environment variables), e.g. a short drain for tests.</summary>
+    public IDictionary<string, string> InstanceEnvironment { get; private init; } = new Dictionary<string, string>();
+
+    public static async Task<LocalCluster> UpAsync(int instances, IDictionary<string, string>? environment = null)
     {
         RequiredTool.Find("haproxy", "sudo apt-get install -y haproxy");
         var directory = System.IO.Directory.CreateTempSubdirectory("roomhub-cluster-").FullName;
         var port = FreePortBlock(instances + 1);
-        var cluster = new LocalCluster(instances, port, directory);
+        var cluster = new LocalCluster(instances, port, directory) { InstanceEnvironment = environment ?? new Dictionary<string, string>() };
         var result = await cluster.RunAsync("--instances", instances.ToString(), "--port", port.ToString(), "--redis-port", FreePort.Next().ToString(), "up");
         if (result.ExitCode != 0)
         {
@@ -44,7 +47,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     }
 
     public Task<ProcessResult> RunAsync(params string[] arguments) =>
-        ExternalProcess.RunAsync("bash", [Path.Combine("deploy", "local-cluster.sh"), "--dir", Directory, .. arguments], timeout: CommandTimeout);
+        ExternalProcess.RunAsync("bash", [Path.Combine("deploy", "local-cluster.sh"), "--dir", Directory, .. arguments], environment: InstanceEnvironment, timeout: CommandTimeout);
 
     /// <summary>The PIDs the script recorded, by component name (redis, instance-1…, haproxy).</summary>
     public IReadOnlyDictionary<string, int> RecordedPids() =>
