@@ -82,6 +82,15 @@ internal sealed class TargetSet : IAsyncDisposable
                         ["RoomHub__ChannelPrefix"] = "bench",
                         ["Logging__LogLevel__Default"] = "Warning",
                         ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
+
+                        // A benchmark sends from few connections and addresses far beyond what the per-connection and
+                        // per-address protections allow a real client; it measures the server, not those limits.
+                        ["RoomHub__Security__SendsPerSecond"] = "10000000",
+                        ["RoomHub__Security__SendBurst"] = "10000000",
+                        ["RoomHub__Security__SubscriptionsPerSecond"] = "10000000",
+                        ["RoomHub__Security__SubscriptionBurst"] = "10000000",
+                        ["RoomHub__Security__MaxConnections"] = "1000000",
+                        ["RoomHub__Security__MaxConnectionsPerAddress"] = "1000000",
                     };
                     if (redisUrl is not null)
                     {

@@ -30,6 +30,10 @@ internal sealed class RedisConnection : IAsyncDisposable
         Configuration.ConnectRetry = 1;
         Configuration.ReconnectRetryPolicy = new LinearRetry(250);
         Configuration.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
+
+        // The .NET thread pool, not the library's dedicated worker threads: those spin while they wait for work, and on
+        // a small machine that spinning costs more CPU than the Redis traffic itself.
+        Configuration.SocketManager = SocketManager.ThreadPool;
         _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
     }
 
