@@ -14,7 +14,9 @@ namespace RoomHub.Tests.Security;
 /// <summary>
 /// The measurement: 100 readers in a room receive a steady stream while one member stops reading. Their p99
 /// latency and the server's memory are compared with a run without the stalled member. Figures go to the test output.
+/// It runs alone (the managed heap it reads is the whole test process's).
 /// </summary>
+[Collection(IsolatedCollection.Name)]
 public sealed class SlowConsumerMeasurement(ITestOutputHelper output)
 {
     private const int Readers = 100;
