@@ -54,6 +54,22 @@ public sealed class RoomHubProcess : IAsyncDisposable
 
         var instance = new RoomHubProcess(process, listenPort);
         using var http = new HttpClient { BaseAddress = instance.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            await WaitUntilReadyAsync(process, http, listenPort);
+        }
+        catch
+        {
+            // A server that never became ready must not outlive the test that started it.
+            await instance.DisposeAsync();
+            throw;
+        }
+
+        return instance;
+    }
+
+    private static async Task WaitUntilReadyAsync(Process process, HttpClient http, int listenPort)
+    {
         await Poll.UntilAsync(async () =>
         {
             if (process.HasExited)
@@ -70,7 +86,6 @@ public sealed class RoomHubProcess : IAsyncDisposable
                 return false;
             }
         }, $"the server process on port {listenPort} to be ready", TimeSpan.FromSeconds(30));
-        return instance;
     }
 
     /// <summary>SIGKILL: no shutdown, no goodbye to clients or stores.</summary>
