@@ -60,6 +60,8 @@ public sealed class DrainTests
             Assert.Contains("503", refused.Message, StringComparison.Ordinal);
         }
 
+        Assert.Contains("roomhub_connections_refused_total{otel_scope_name=\"RoomHub\",http_response_status_code=\"503\"}", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
         await drainTask.WaitAsync(TimeSpan.FromSeconds(10));
         var finished = clock.Elapsed - started;
 

@@ -35,10 +35,12 @@ internal static class DrainExtensions
     public static void UseRoomHubDrain(this WebApplication app)
     {
         var state = app.Services.GetRequiredService<DrainState>();
+        var telemetry = app.Services.GetRequiredService<RoomHubTelemetry>();
         app.Use(async (context, next) =>
         {
             if (state.IsDraining && (context.WebSockets.IsWebSocketRequest || context.Request.Path.StartsWithSegments(RoomHubPaths.Hub, StringComparison.OrdinalIgnoreCase)))
             {
+                telemetry.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>("http.response.status_code", StatusCodes.Status503ServiceUnavailable));
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
                 context.Response.Headers.Connection = "close";
