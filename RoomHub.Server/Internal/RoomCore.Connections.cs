@@ -27,7 +27,7 @@ internal sealed partial class RoomCore
         SessionState? remembered;
         try
         {
-            remembered = await sessions.GetAsync(state.SessionOwner, session, cancellationToken).ConfigureAwait(false);
+            remembered = await telemetry.TimeAsync("session", "read", () => sessions.GetAsync(state.SessionOwner, session, cancellationToken)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

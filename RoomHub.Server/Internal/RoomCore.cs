@@ -43,10 +43,10 @@ internal sealed partial class RoomCore(
         await Unavailable(() => hub.Groups.RemoveFromGroupAsync(connectionId, name, cancellationToken), "leave the room").ConfigureAwait(false);
         if (connections.Get(connectionId) is { } state && state.RemoveRoom(name))
         {
-            await BestEffortAsync(() => presence.RemoveAsync(name, state.Member, cancellationToken), "presence").ConfigureAwait(false);
+            await BestEffortAsync(() => telemetry.TimeAsync("presence", "remove", () => presence.RemoveAsync(name, state.Member, cancellationToken)), "presence").ConfigureAwait(false);
             if (state.Session is { } session)
             {
-                await BestEffortAsync(() => sessions.RemoveRoomAsync(state.SessionOwner, session, name, cancellationToken), "session").ConfigureAwait(false);
+                await BestEffortAsync(() => telemetry.TimeAsync("session", "remove", () => sessions.RemoveRoomAsync(state.SessionOwner, session, name, cancellationToken)), "session").ConfigureAwait(false);
             }
 
             await AnnounceAsync(name, state, joined: false).ConfigureAwait(false);
@@ -137,7 +137,7 @@ internal sealed partial class RoomCore(
             await BestEffortAsync(() => telemetry.TimeAsync("presence", "add", () => presence.AddAsync(room, state.Member, cancellationToken)), "presence").ConfigureAwait(false);
             if (state.Session is { } session)
             {
-                await BestEffortAsync(() => sessions.AddRoomAsync(state.SessionOwner, session, room, cancellationToken), "session").ConfigureAwait(false);
+                await BestEffortAsync(() => telemetry.TimeAsync("session", "add", () => sessions.AddRoomAsync(state.SessionOwner, session, room, cancellationToken)), "session").ConfigureAwait(false);
             }
 
             await AnnounceAsync(room, state, joined: true).ConfigureAwait(false);

@@ -83,13 +83,21 @@ internal sealed class RoomHubTelemetry : IDisposable
         }
     }
 
-    /// <summary>Times one store operation.</summary>
+    /// <summary>Times one store operation, and traces it as a span of the hub invocation that made it.</summary>
     public async Task<T> TimeAsync<T>(string store, string operation, Func<Task<T>> action)
     {
         var start = Stopwatch.GetTimestamp();
+        using var activity = ActivitySource.StartActivity($"{store} {operation}", ActivityKind.Client);
+        activity?.SetTag("roomhub.store", store);
+        activity?.SetTag("roomhub.operation", operation);
         try
         {
             return await action().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
         }
         finally
         {
