@@ -11,7 +11,8 @@ public sealed class SlowConsumerTests
     internal static readonly Dictionary<string, string?> Settings = new()
     {
         ["RoomHub:MaxMessageBytes"] = "16384",
-        ["RoomHub:Security:MaxOutboundBufferBytes"] = "65536",
+        // Room enough that a healthy reader on a busy test machine is never dropped by a burst of 16 KB messages.
+        ["RoomHub:Security:MaxOutboundBufferBytes"] = "262144",
         ["RoomHub:Security:SendsPerSecond"] = "100000",
         ["RoomHub:Security:SendBurst"] = "100000",
     };
@@ -45,8 +46,8 @@ public sealed class SlowConsumerTests
             return reader.Frames.Contains("warm-up");
         }, "the reader to be in the room");
 
-        // 400 × 16 KB = 6.4 MB: far more than the 64 KiB queue and the kernel's socket buffers.
-        const int count = 400;
+        // 600 × 16 KB = 9.6 MB: far more than the 256 KiB queue and the kernel's socket buffers.
+        const int count = 600;
         var filler = new string('x', 16_000);
         for (var i = 0; i < count; i++)
         {
