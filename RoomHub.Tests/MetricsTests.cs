@@ -49,13 +49,13 @@ public sealed partial class MetricsTests
         {
             after = await ScrapeAsync(instance);
             return Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") >= 5
-                && Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"") >= 1;
+                && Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"") > Value(before, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"");
         }, "the scrape to show the workload");
 
         Assert.Equal(5, Value(after, "roomhub_messages_published_total") - Value(before, "roomhub_messages_published_total"));
         Assert.Equal(10, Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"signalr\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"signalr\""));
         Assert.Equal(5, Value(after, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_messages_delivered_total", "roomhub_transport=\"legacy\""));
-        Assert.Equal(1, Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\""));
+        Assert.Equal(1, Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"") - Value(before, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\""));
         Assert.Equal(3, Value(after, "roomhub_connections_active", "roomhub_transport=\"signalr\""));
         Assert.Equal(1, Value(after, "roomhub_connections_active", "roomhub_transport=\"legacy\""));
         Assert.True(Value(after, "roomhub_rooms_active") >= 1);
