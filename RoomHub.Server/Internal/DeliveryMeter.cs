@@ -23,7 +23,7 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
     public void Attach(ConnectionContext connection)
     {
         var transport = connection.Transport;
-        connection.Transport = new MeteredPipe(transport.Input, new MeteredWriter(transport.Output, this));
+        connection.Transport = new DuplexPipe(transport.Input, new MeteredWriter(transport.Output, this));
     }
 
     private void OnWrite(ReadOnlyMemory<byte> bytes)
@@ -56,13 +56,6 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
         var value = json[(at + SentAtProperty.Length)..];
         var end = value.IndexOf((byte)'"');
         return end > 0 && Utf8Parser.TryParse(value[..end], out DateTimeOffset time, out var consumed, 'O') && consumed == end ? time : null;
-    }
-
-    private sealed class MeteredPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 
     private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter) : PipeWriter

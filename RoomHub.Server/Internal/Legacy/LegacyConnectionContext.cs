@@ -100,11 +100,4 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
         _closed.Dispose();
         return ValueTask.CompletedTask;
     }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }

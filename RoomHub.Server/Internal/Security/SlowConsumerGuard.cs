@@ -28,7 +28,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     {
         var limit = _limit;
         var transport = connection.Transport;
-        connection.Transport = new GuardedDuplexPipe(transport.Input, new GuardedWriter(transport.Output, () => Drop(connection, limit)));
+        connection.Transport = new DuplexPipe(transport.Input, new GuardedWriter(transport.Output, () => Drop(connection, limit)));
     }
 
     private void Drop(ConnectionContext connection, int limit)
@@ -39,13 +39,6 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         // The socket's own send is stuck behind a client that does not read: cut the TCP connection under it.
         connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
         connection.Abort(new ConnectionAbortedException("Slow consumer"));
-    }
-
-    private sealed class GuardedDuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 
     private sealed class GuardedWriter(PipeWriter inner, Action drop) : PipeWriter
