@@ -57,6 +57,9 @@ public sealed class InstanceLossTests
                 {
                     published.Add(id);
                 }
+
+                // Steady traffic, inside the per-connection send limit (100 messages/s).
+                await Task.Delay(15);
             }
         });
         await Poll.UntilAsync(() => { lock (published) { return published.Count > 60; } }, "messages published while the client is away");

@@ -47,6 +47,9 @@ public sealed class RollingRestartTests
                 try
                 {
                     acknowledged.Add(await publisher.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, $"m{i}", stop.Token));
+
+                    // 50 messages/s: steady traffic, well inside the per-connection send limit (100/s).
+                    await Task.Delay(20, stop.Token);
                 }
                 catch (Exception) when (!stop.IsCancellationRequested)
                 {
