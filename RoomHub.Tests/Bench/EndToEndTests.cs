@@ -9,14 +9,44 @@ using Xunit.Abstractions;
 namespace RoomHub.Tests.Bench;
 
 /// <summary>Tiny paced runs of the bench against real servers: every message must arrive once and in order.</summary>
-public sealed class BenchEndToEndTests(ClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterFixture>
+public sealed class BenchEndToEndTests(BenchEndToEndTests.BenchCluster fixture, ITestOutputHelper output) : IClassFixture<BenchEndToEndTests.BenchCluster>
 {
+    /// <summary>
+    /// A load generator sends from few connections far beyond a real client's per-connection limits; the servers it
+    /// measures lift them, as the instances the bench starts itself do.
+    /// </summary>
+    internal static readonly Dictionary<string, string?> BenchLimits = new()
+    {
+        ["RoomHub:Security:SendsPerSecond"] = "1000000",
+        ["RoomHub:Security:SendBurst"] = "1000000",
+        ["RoomHub:Security:SubscriptionsPerSecond"] = "1000000",
+        ["RoomHub:Security:SubscriptionBurst"] = "1000000",
+        ["RoomHub:Security:MaxConnectionsPerAddress"] = "100000",
+    };
+
+    public sealed class BenchCluster : IAsyncLifetime
+    {
+        private RoomHubCluster? _cluster;
+
+        public RoomHubCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster has not started.");
+
+        public async Task InitializeAsync() => _cluster = await RoomHubCluster.StartAsync(instances: 2, settings: BenchLimits);
+
+        public async Task DisposeAsync()
+        {
+            if (_cluster is not null)
+            {
+                await _cluster.DisposeAsync();
+            }
+        }
+    }
+
     [Theory]
     [InlineData("lean")]
     [InlineData("hub")]
     public async Task TinyFanoutOnOneInstanceLosesNothingAndKeepsOrder(string client)
     {
-        await using var instance = await RoomHubInstance.StartAsync(new Dictionary<string, string?>());
+        await using var instance = await RoomHubInstance.StartAsync(BenchLimits);
 
         var result = await RunAsync("fanout", "--url", instance.BaseAddress.ToString(), "--client", client, "--subscribers", "5", "--publishers", "1", "--rate", "1000", "--duration", "1", "--warmup", "0");
 
@@ -59,7 +89,7 @@ public sealed class BenchEndToEndTests(ClusterFixture fixture, ITestOutputHelper
     [Fact]
     public async Task TinyRoomsRunDeliversEveryMessageToEveryMember()
     {
-        await using var instance = await RoomHubInstance.StartAsync(new Dictionary<string, string?>());
+        await using var instance = await RoomHubInstance.StartAsync(BenchLimits);
 
         var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--connections", "20", "--room-size", "5", "--msg-rate", "20", "--duration", "1", "--warmup", "0");
 
