@@ -5,20 +5,27 @@ using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;
 
-/// <summary>Meters are process-wide, so this runs alone: the counts it reads are its workload's, nobody else's.</summary>
+/// <summary>
+/// The server runs as a process of its own, so the counts it reports are this workload's and nobody else's (meters
+/// are process-wide); the test runs alone so that timing is its own too.
+/// </summary>
 [Collection(IsolatedCollection.Name)]
 public sealed partial class MetricsTests
 {
     [Fact]
     public async Task MetricsEndpointReportsAKnownWorkload()
     {
-        await using var cluster = await RoomHubCluster.StartAsync(instances: 1);
-        var instance = cluster[0];
+        var redis = await RedisServer.Shared;
+        await using var instance = await RoomHubProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["REDIS_URL"] = redis.Url,
+            ["RoomHub:ChannelPrefix"] = "metrics-" + Guid.NewGuid().ToString("N")[..12],
+        });
         var room = Rooms.Unique("metrics");
-        await using var sender = await TestClient.ConnectAsync(instance);
-        await using var first = await TestClient.ConnectAsync(instance);
-        await using var second = await TestClient.ConnectAsync(instance, messagePack: true);
-        await using var legacy = await LegacyClient.ConnectAsync(instance);
+        await using var sender = await TestClient.ConnectAsync(instance.HubUrl);
+        await using var first = await TestClient.ConnectAsync(instance.HubUrl);
+        await using var second = await TestClient.ConnectAsync(instance.HubUrl, messagePack: true);
+        await using var legacy = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/"));
         await first.SubscribeAsync(room);
         await second.SubscribeAsync(room);
         await legacy.SubscribeAsync(room);
@@ -58,15 +65,15 @@ public sealed partial class MetricsTests
         Assert.Equal(1, Value(after, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\"") - Value(before, "roomhub_messages_rejected_total", "error_type=\"MESSAGE_TOO_LARGE\""));
         Assert.Equal(3, Value(after, "roomhub_connections_active", "roomhub_transport=\"signalr\""));
         Assert.Equal(1, Value(after, "roomhub_connections_active", "roomhub_transport=\"legacy\""));
-        Assert.True(Value(after, "roomhub_rooms_active") >= 1);
+        Assert.True(Value(after, "roomhub_rooms_active") >= 1, "rooms active");
         Assert.Equal(1, Value(after, "roomhub_backplane_connected"));
-        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") >= 5);
-        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"signalr\"") >= 5);
+        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") - Value(before, "roomhub_message_latency_seconds_count", "roomhub_transport=\"legacy\"") >= 5, "legacy latency samples\n" + after);
+        Assert.True(Value(after, "roomhub_message_latency_seconds_count", "roomhub_transport=\"signalr\"") >= 5, "signalr latency samples\n" + after);
         Assert.InRange(Value(after, "roomhub_message_latency_seconds_sum", "roomhub_transport=\"legacy\""), 0, 60);
-        Assert.True(Value(after, "roomhub_store_duration_seconds_count", "roomhub_operation=\"append\"") >= 5);
+        Assert.True(Value(after, "roomhub_store_duration_seconds_count", "roomhub_operation=\"append\"") >= 5, "append durations");
     }
 
-    private static async Task<string> ScrapeAsync(RoomHubInstance instance)
+    private static async Task<string> ScrapeAsync(RoomHubProcess instance)
     {
         using var http = new HttpClient { BaseAddress = instance.BaseAddress };
         return await http.GetStringAsync("/metrics");
