@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
@@ -55,7 +54,11 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
 
         var value = json[(at + SentAtProperty.Length)..];
         var end = value.IndexOf((byte)'"');
-        return end > 0 && Utf8Parser.TryParse(value[..end], out DateTimeOffset time, out var consumed, 'O') && consumed == end ? time : null;
+
+        // System.Text.Json drops trailing zeros of the fraction, so the text is ISO 8601 but not always the fixed "O" form.
+        return end > 0 && DateTimeOffset.TryParse(System.Text.Encoding.UTF8.GetString(value[..end]), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var time)
+            ? time
+            : null;
     }
 
     private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter) : PipeWriter
