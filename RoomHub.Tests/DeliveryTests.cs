@@ -60,8 +60,9 @@ public sealed class DeliveryTests(ClusterFixture fixture) : IClassFixture<Cluste
         var idA = await sender.SendAsync(first, "to a");
         var idB = await sender.SendAsync(second, "to b");
 
-        Assert.Equal(first, (await receiver.WaitForAsync(m => m.Id == idA, "the message in the first room")).Room);
-        Assert.Equal(second, (await receiver.WaitForAsync(m => m.Id == idB, "the message in the second room")).Room);
+        // Ids are unique within a room, so a message is known by its room and its id.
+        Assert.Equal("to a", (await receiver.WaitForAsync(m => m.Room == first && m.Id == idA, "the message in the first room")).Message);
+        Assert.Equal("to b", (await receiver.WaitForAsync(m => m.Room == second && m.Id == idB, "the message in the second room")).Message);
     }
 
     [Fact]
@@ -79,8 +80,8 @@ public sealed class DeliveryTests(ClusterFixture fixture) : IClassFixture<Cluste
         var markerId = await sender.SendAsync(marker, "after");
 
         // The marker was published after the message, by the same sender: once it is here, any duplicate would be too.
-        await receiver.WaitForAsync(m => m.Id == markerId, "the marker");
-        Assert.Single(receiver.Received, m => m.Id == id);
+        await receiver.WaitForAsync(m => m.Room == marker && m.Id == markerId, "the marker");
+        Assert.Single(receiver.Received, m => m.Room == room && m.Id == id);
     }
 
     [Fact]
@@ -99,8 +100,8 @@ public sealed class DeliveryTests(ClusterFixture fixture) : IClassFixture<Cluste
         var after = await sender.SendAsync(room, "after");
         var markerId = await sender.SendAsync(marker, "marker");
 
-        await receiver.WaitForAsync(m => m.Id == markerId, "the marker");
-        Assert.DoesNotContain(receiver.Received, m => m.Id == after);
+        await receiver.WaitForAsync(m => m.Room == marker && m.Id == markerId, "the marker");
+        Assert.DoesNotContain(receiver.Received, m => m.Room == room && m.Id == after);
     }
 
     [Fact]
@@ -118,7 +119,7 @@ public sealed class DeliveryTests(ClusterFixture fixture) : IClassFixture<Cluste
         var markerId = await sender.SendAsync(marker, "marker");
 
         await member.WaitForAsync(m => m.Id == id, "the member's message");
-        await outsider.WaitForAsync(m => m.Id == markerId, "the outsider's marker");
+        await outsider.WaitForAsync(m => m.Room == marker && m.Id == markerId, "the outsider's marker");
         Assert.DoesNotContain(outsider.Received, m => m.Room == room);
     }
 

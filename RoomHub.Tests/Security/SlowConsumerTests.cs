@@ -6,6 +6,8 @@ using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests.Security;
 
+/// <summary>Runs alone: a healthy reader must keep up with a flood, which a machine busy with forty other tests can prevent.</summary>
+[Collection(IsolatedCollection.Name)]
 public sealed class SlowConsumerTests
 {
     internal static readonly Dictionary<string, string?> Settings = new()
