@@ -14,7 +14,7 @@ public sealed class SlowConsumerTests
     {
         ["RoomHub:MaxMessageBytes"] = "16384",
         // Room enough that a healthy reader on a busy test machine is never dropped by a burst of 16 KB messages.
-        ["RoomHub:Security:MaxOutboundBufferBytes"] = "262144",
+        ["RoomHub:Security:MaxOutboundBufferBytes"] = "1048576",
         ["RoomHub:Security:SendsPerSecond"] = "100000",
         ["RoomHub:Security:SendBurst"] = "100000",
     };
@@ -48,8 +48,8 @@ public sealed class SlowConsumerTests
             return reader.Frames.Contains("warm-up");
         }, "the reader to be in the room");
 
-        // 600 × 16 KB = 9.6 MB: far more than the 256 KiB queue and the kernel's socket buffers.
-        const int count = 600;
+        // 1,000 × 16 KB = 16 MB: far more than the 1 MiB queue (the default) and the kernel's socket buffers.
+        const int count = 1000;
         var filler = new string('x', 16_000);
         for (var i = 0; i < count; i++)
         {
@@ -57,7 +57,7 @@ public sealed class SlowConsumerTests
         }
 
         await Poll.UntilAsync(slowGone, "the slow consumer to be dropped");
-        await Poll.UntilAsync(() => reader.Frames.Count(f => f.EndsWith(filler, StringComparison.Ordinal)) == count, "every message at the reader");
+        await Poll.UntilAsync(() => reader.Frames.Count(f => f.EndsWith(filler, StringComparison.Ordinal)) == count, "every message at the reader", TimeSpan.FromSeconds(30));
     }
 
     /// <summary>A client that joins <paramref name="room"/>, proves it is in it, and then never reads again.</summary>
