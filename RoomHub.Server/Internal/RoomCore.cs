@@ -64,7 +64,7 @@ internal sealed partial class RoomCore(
         }
         catch (HubException ex)
         {
-            telemetry.Rejected(ErrorCodeOf(ex));
+            telemetry.Rejected((ex as RoomHubException)?.Code ?? "UNKNOWN");
             throw;
         }
 
@@ -186,13 +186,6 @@ internal sealed partial class RoomCore(
         {
             LogStoreFailed(logger, what, ex);
         }
-    }
-
-    /// <summary>The code at the start of a client-facing error ("CODE: text").</summary>
-    private static string ErrorCodeOf(HubException ex)
-    {
-        var colon = ex.Message.IndexOf(':', StringComparison.Ordinal);
-        return colon > 0 ? ex.Message[..colon] : "UNKNOWN";
     }
 
     [LoggerMessage(2001, LogLevel.Warning, "Publishing to room {Room} failed.")]

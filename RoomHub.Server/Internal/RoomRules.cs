@@ -59,5 +59,11 @@ internal sealed class RoomRules(IOptions<RoomHubOptions> options)
     }
 
     /// <summary>A client-facing error: its message is <c>"CODE: text"</c>, which every transport understands.</summary>
-    public static HubException Error(string code, string text) => new($"{code}: {text}");
+    public static RoomHubException Error(string code, string text) => new(code, text);
+}
+
+/// <summary>A client-facing error that keeps its code, so that the server need not parse it back out of the text.</summary>
+internal sealed class RoomHubException(string code, string text) : HubException($"{code}: {text}")
+{
+    public string Code { get; } = code;
 }
