@@ -56,7 +56,11 @@ public static class RoomHubExtensions
         services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Envelope));
         services.AddSingleton<LegacyEndpoint>();
         services.AddOptions<HubOptions>()
-            .Configure<IOptions<RoomHubOptions>>((hub, roomHub) => hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize);
+            .Configure<IOptions<RoomHubOptions>>((hub, roomHub) =>
+            {
+                hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize;
+                hub.MaximumParallelInvocationsPerClient = roomHub.Value.SendPipelineDepth;
+            });
 
         var health = services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);

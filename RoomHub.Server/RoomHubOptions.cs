@@ -56,6 +56,13 @@ public sealed class RoomHubOptions
     /// <summary>Whether SIGTERM and Ctrl+C start a graceful drain (default) rather than an immediate stop.</summary>
     public bool DrainOnSignal { get; set; } = true;
 
+    /// <summary>
+    /// How many of one connection's calls may be under way at once. Default 16. Sends overlap their round trips to Redis
+    /// up to this depth and still reach the room in the order they were sent; any other call waits for the calls before
+    /// it. 1 runs a connection's calls strictly one after another.
+    /// </summary>
+    public int SendPipelineDepth { get; set; } = 16;
+
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 

@@ -8,6 +8,7 @@ namespace RoomHub.Server.Internal;
 internal sealed class ConnectionState(string connectionId, string transport, string? user, string? session)
 {
     private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+    private CommandSequencer? _commands;
 
     public string ConnectionId { get; } = connectionId;
 
@@ -24,6 +25,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     public string SessionOwner => User is null ? "anonymous" : "user:" + User;
 
     public PresenceMember Member => new(ConnectionId, User);
+
+    /// <summary>The order of this connection's hub calls; made on first use, so idle connections do not pay for it.</summary>
+    public CommandSequencer Commands => LazyInitializer.EnsureInitialized(ref _commands);
 
     public bool AddRoom(string room)
     {

@@ -34,12 +34,17 @@ internal sealed partial class RoomCore(
     public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
-        await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
+        await InTurnAsync(connectionId, () => JoinAsync(connectionId, name, cancellationToken)).ConfigureAwait(false);
     }
 
     public async Task UnsubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
+        await InTurnAsync(connectionId, () => LeaveAsync(connectionId, name, cancellationToken)).ConfigureAwait(false);
+    }
+
+    private async Task LeaveAsync(string connectionId, string name, CancellationToken cancellationToken)
+    {
         await Unavailable(() => hub.Groups.RemoveFromGroupAsync(connectionId, name, cancellationToken), "leave the room").ConfigureAwait(false);
         if (connections.Get(connectionId) is { } state && state.RemoveRoom(name))
         {
@@ -53,7 +58,7 @@ internal sealed partial class RoomCore(
         }
     }
 
-    public async Task<string> PublishAsync(ClaimsPrincipal? user, string? room, string? message, CancellationToken cancellationToken)
+    public async Task<string> PublishAsync(string connectionId, ClaimsPrincipal? user, string? room, string? message, CancellationToken cancellationToken)
     {
         string name, text;
         try
@@ -68,12 +73,27 @@ internal sealed partial class RoomCore(
             throw;
         }
 
+        // A connection's sends overlap (see CommandSequencer): this one is stored while earlier ones are still on their
+        // way, and published only after the one before it, so the room gets them in the order they were sent.
+        var turn = connections.Get(connectionId)?.Commands.BeginSend();
         RoomMessage stored;
         try
         {
+            if (turn is not null)
+            {
+                await turn.Barrier.ConfigureAwait(false);
+            }
+
             // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
             stored = await telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken)).ConfigureAwait(false);
-            await hub.Clients.Group(name).ReceiveMessage(stored).ConfigureAwait(false);
+            if (turn is not null)
+            {
+                await turn.PreviousPublished.ConfigureAwait(false);
+            }
+
+            var publishing = hub.Clients.Group(name).ReceiveMessage(stored);
+            turn?.Published();
+            await publishing.ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -81,12 +101,16 @@ internal sealed partial class RoomCore(
             LogPublishFailed(logger, name, ex);
             throw RoomRules.Error(RoomErrorCodes.SendFailed, "The message could not be stored and published; retry later.");
         }
+        finally
+        {
+            turn?.Finish();
+        }
 
         telemetry.MessagesPublished.Add(1);
         return stored.Id;
     }
 
-    public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(ClaimsPrincipal? user, string? room, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(string connectionId, ClaimsPrincipal? user, string? room, int limit, CancellationToken cancellationToken)
     {
         // Reading a room's history or presence is held to the same rule as joining it.
         var name = RoomRules.ValidateRoom(room);
@@ -96,7 +120,7 @@ internal sealed partial class RoomCore(
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "The history limit must be at least 1.");
         }
 
-        return await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false);
+        return await InTurnAsync(connectionId, () => Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history")).ConfigureAwait(false);
     }
 
     public async Task<ResumeResult> ResumeAsync(string connectionId, string? room, string? lastId, CancellationToken cancellationToken)
@@ -108,17 +132,47 @@ internal sealed partial class RoomCore(
             after = StreamId.TryParse(lastId, out var id) ? id : throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "lastId is not a message id.");
         }
 
-        // Join first, then read: a message stored after the read is published after the join, so it arrives live.
-        await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-        return await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
+        return await InTurnAsync(connectionId, async () =>
+        {
+            // Join first, then read: a message stored after the read is published after the join, so it arrives live.
+            await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
+            return await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
+        }).ConfigureAwait(false);
     }
 
-    public async Task<RoomPresence> GetPresenceAsync(ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)
+    public async Task<RoomPresence> GetPresenceAsync(string connectionId, ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)
     {
         var name = RoomRules.ValidateRoom(room);
         authorizer.Authorize(user, name, RoomActions.Subscribe);
-        return await Unavailable(() => telemetry.TimeAsync("presence", "read", () => presence.GetAsync(name, cancellationToken)), "read presence").ConfigureAwait(false);
+        return await InTurnAsync(connectionId, () => Unavailable(() => telemetry.TimeAsync("presence", "read", () => presence.GetAsync(name, cancellationToken)), "read presence")).ConfigureAwait(false);
     }
+
+    /// <summary>Runs a command that is not a send after every earlier command of its connection, and before every later one.</summary>
+    private async Task<T> InTurnAsync<T>(string connectionId, Func<Task<T>> command)
+    {
+        if (connections.Get(connectionId) is not { } state)
+        {
+            return await command().ConfigureAwait(false);
+        }
+
+        var turn = state.Commands.BeginCommand();
+        try
+        {
+            await turn.Previous.ConfigureAwait(false);
+            return await command().ConfigureAwait(false);
+        }
+        finally
+        {
+            turn.Finish();
+        }
+    }
+
+    private Task InTurnAsync(string connectionId, Func<Task> command) =>
+        InTurnAsync(connectionId, async () =>
+        {
+            await command().ConfigureAwait(false);
+            return true;
+        });
 
     /// <summary>Every way into a room (Subscribe, Resume, a restored session) comes through here, and so past the room rules.</summary>
     private async Task JoinAsync(string connectionId, string room, CancellationToken cancellationToken)

@@ -45,6 +45,11 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:Sessions:Ttl must be at least one second and RoomHub:Sessions:ReplayWindow not negative.");
         }
 
+        if (options.SendPipelineDepth < 1)
+        {
+            failures.Add("RoomHub:SendPipelineDepth must be at least 1.");
+        }
+
         if (options.DrainTimeout < TimeSpan.Zero || options.DrainWaves < 1)
         {
             failures.Add("RoomHub:DrainTimeout must not be negative and RoomHub:DrainWaves must be at least 1.");

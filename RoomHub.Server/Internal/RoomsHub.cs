@@ -18,11 +18,11 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 
     public Task Unsubscribe(string room) => core.UnsubscribeAsync(Context.ConnectionId, room, Context.ConnectionAborted);
 
-    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(Context.User, roomId, message, Context.ConnectionAborted);
+    public Task<string> SendMessage(string roomId, string message) => core.PublishAsync(Context.ConnectionId, Context.User, roomId, message, Context.ConnectionAborted);
 
-    public Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit) => core.GetHistoryAsync(Context.User, room, limit, Context.ConnectionAborted);
+    public Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit) => core.GetHistoryAsync(Context.ConnectionId, Context.User, room, limit, Context.ConnectionAborted);
 
     public Task<ResumeResult> Resume(string room, string lastId) => core.ResumeAsync(Context.ConnectionId, room, lastId, Context.ConnectionAborted);
 
-    public Task<RoomPresence> GetPresence(string room) => core.GetPresenceAsync(Context.User, room, Context.ConnectionAborted);
+    public Task<RoomPresence> GetPresence(string room) => core.GetPresenceAsync(Context.ConnectionId, Context.User, room, Context.ConnectionAborted);
 }

@@ -91,7 +91,7 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         return RoomRules.Error(code, text);
     }
 
-    /// <summary>One connection's buckets and rooms. SignalR runs one call per connection at a time, so no lock is needed.</summary>
+    /// <summary>One connection's buckets (thread-safe: a connection's calls may overlap, see CommandSequencer).</summary>
     private sealed class ConnectionLimits(RoomHubSecurityOptions options) : IDisposable
     {
         public TokenBucketRateLimiter Sends { get; } = Bucket(options.SendsPerSecond, options.SendBurst);

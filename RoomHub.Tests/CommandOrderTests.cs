@@ -1,0 +1,98 @@
+using Microsoft.AspNetCore.SignalR.Client;
+using RoomHub.Contracts;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests;
+
+/// <summary>
+/// A connection's sends overlap on the server (their round trips to Redis are pipelined), yet every command takes
+/// effect in the order the client sent it. These clients send without waiting for one call to finish before the next.
+/// </summary>
+public sealed class CommandOrderTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+{
+    private RoomHubCluster Cluster => fixture.Cluster;
+
+    [Fact]
+    public async Task SendsIssuedTogetherReachTheRoomAndHistoryInTheOrderSent()
+    {
+        const int count = 60;
+        var room = Rooms.Unique();
+        await using var sender = await TestClient.ConnectAsync(Cluster[0]);
+        await using var receiver = await TestClient.ConnectAsync(Cluster[1]);
+        await receiver.SubscribeAsync(room);
+
+        var sends = Enumerable.Range(0, count).Select(i => sender.SendAsync(room, $"m{i}")).ToArray();
+        var ids = await Task.WhenAll(sends);
+
+        await receiver.WaitForCountAsync(room, count);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"m{i}"), receiver.Received.Where(m => m.Room == room).Select(m => m.Message));
+        Assert.Equal(ids, receiver.Received.Where(m => m.Room == room).Select(m => m.Id));
+        var history = await receiver.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, count);
+        Assert.Equal(ids, history.Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task AReadSentAfterSendsSeesThemAll()
+    {
+        const int count = 30;
+        var room = Rooms.Unique();
+        await using var client = await TestClient.ConnectAsync(Cluster[0]);
+
+        var sends = Enumerable.Range(0, count).Select(i => client.SendAsync(room, $"m{i}")).ToArray();
+        var reading = client.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, 100);
+        var ids = await Task.WhenAll(sends);
+
+        Assert.Equal(ids, (await reading).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task ASendRightAfterAJoinReachesTheSender()
+    {
+        await using var client = await TestClient.ConnectAsync(Cluster[1]);
+        for (var i = 0; i < 10; i++)
+        {
+            var room = Rooms.Unique();
+            var joining = client.SubscribeAsync(room);
+            var sending = client.SendAsync(room, "right after the join");
+            await joining;
+            var id = await sending;
+
+            await client.WaitForAsync(m => m.Room == room && m.Id == id, "the sender's own message, sent before its join had finished");
+        }
+    }
+
+    [Fact]
+    public async Task ASendRightAfterALeaveDoesNotReachTheSender()
+    {
+        var room = Rooms.Unique();
+        var marker = Rooms.Unique("marker");
+        await using var client = await TestClient.ConnectAsync(Cluster[0]);
+        await client.SubscribeAsync(room);
+        await client.SubscribeAsync(marker);
+
+        var leaving = client.UnsubscribeAsync(room);
+        var sending = client.SendAsync(room, "after the leave");
+        var markerId = client.SendAsync(marker, "marker");
+        await Task.WhenAll(leaving, sending, markerId);
+
+        await client.WaitForAsync(m => m.Room == marker && m.Id == markerId.Result, "the marker sent after everything else");
+        Assert.DoesNotContain(client.Received, m => m.Room == room);
+    }
+
+    [Fact]
+    public async Task ALegacyClientThatSubscribesAndSendsInOneBreathReceivesItsMessagesInOrder()
+    {
+        const int count = 40;
+        var room = Rooms.Unique();
+        await using var client = await LegacyClient.ConnectAsync(Cluster[0]);
+
+        await client.SubscribeAsync(room);
+        for (var i = 0; i < count; i++)
+        {
+            await client.SendMessageAsync(room, $"m{i}");
+        }
+
+        await client.WaitForFrameAsync($"m{count - 1}");
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"m{i}"), client.Frames.Where(f => f.StartsWith('m')));
+    }
+}
