@@ -31,7 +31,7 @@ internal sealed record BenchOptions
     public int Window { get; init; } = 200;
 
     public double Duration { get; init; } = 15;
-    public double Warmup { get; init; } = 3;
+    public double Warmup { get; init; } = 20;
     public string? Out { get; init; }
     public int SourceAddresses { get; init; }
     public int ConnectConcurrency { get; init; } = 64;
@@ -62,7 +62,7 @@ internal sealed record BenchOptions
           --payload BYTES     message size (default 100)
           --rate R            deliveries/s for the whole run (default: max, with --window messages in flight, 200)
           --msg-rate R        rooms: messages/s per connection (default 1)
-          --duration S --warmup S   measured seconds (default 15) after warm-up seconds (default 3)
+          --duration S --warmup S   measured seconds (default 15) after warm-up seconds (default 20)
           --source-ips K      spread connections over 127.0.0.1..K as source addresses (default: 1 per 25k connections)
           --connect-concurrency C   connections opened at once (default 64)
           --out FILE          write the results as JSON
