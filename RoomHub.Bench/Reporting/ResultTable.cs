@@ -38,6 +38,7 @@ internal static class ResultTable
 
             Row("server CPU per delivery", $"{r.ServerCpuMicrosecondsPerDelivery:0.00} µs" + (r.Redis is null ? "" : $" (+ redis {r.RedisCpuMicrosecondsPerDelivery:0.00} µs)"));
             Row("client CPU per delivery", $"{r.ClientCpuMicrosecondsPerDelivery:0.00} µs");
+            Row("client GC pauses", $"{r.ClientGcPauseMilliseconds:0.0} ms in {r.ClientGcCollections} collections");
         }
 
         foreach (var p in r.Servers.Append(r.Redis).Append(r.ClientProcess).OfType<ProcessResult>())

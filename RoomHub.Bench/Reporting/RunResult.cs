@@ -50,6 +50,10 @@ internal sealed record RunResult
     public double RedisCpuMicrosecondsPerDelivery { get; init; }
     public double ClientCpuMicrosecondsPerDelivery { get; init; }
 
+    /// <summary>The bench's own GC pauses in the measured window: a paused client delays every delivery it is reading.</summary>
+    public double ClientGcPauseMilliseconds { get; init; }
+    public int ClientGcCollections { get; init; }
+
     /// <summary>idle: server RSS growth per open connection, summed over instances.</summary>
     public double? ServerRssBytesPerConnection { get; init; }
     public double? ClientRssBytesPerConnection { get; init; }

@@ -52,6 +52,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
 
             var sendTasks = senders.Select(s => SendLoopAsync(s, fanoutOf[s.Plan.SendsTo!], perSenderRate, stats, window, cancellationToken)).ToList();
             var clientStart = default(TimeSpan);
+            var clientGcStart = (default(TimeSpan), 0);
             var serverStart = Array.Empty<ProcSample>();
             var redisStart = default(ProcSample);
             var windowWatch = new Stopwatch();
@@ -65,6 +66,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                     serverStart = targets.Servers.Select(s => s.Sample()).ToArray();
                     redisStart = targets.Redis?.Sample() ?? default;
                     clientStart = Process.GetCurrentProcess().TotalProcessorTime;
+                    clientGcStart = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
                     stats.Measuring = true;
                     windowWatch.Start();
                 }
@@ -86,6 +88,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             var serverEnd = targets.Servers.Select(s => s.Sample()).ToArray();
             var redisEnd = targets.Redis?.Sample() ?? default;
             var clientEnd = Process.GetCurrentProcess().TotalProcessorTime;
+            var clientGcEnd = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
             _stopSending = true;
             await Task.WhenAll(sendTasks).ConfigureAwait(false);
 
@@ -96,7 +99,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                 notes.Add($"not every delivery arrived within {DrainTimeout.TotalSeconds:0} s of the last send");
             }
 
-            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, notes);
+            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Item1 - clientGcStart.Item1, clientGcEnd.Item2 - clientGcStart.Item2), notes);
         }
         finally
         {
@@ -207,7 +210,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
     }
 
     private RunResult Summarize(LoadPlan plan, RunStats stats, DateTimeOffset startedAt, double measured, double connectSeconds,
-        ProcSample[] serverStart, ProcSample[] serverEnd, ProcSample redisStart, ProcSample redisEnd, TimeSpan clientCpu, List<string> notes)
+        ProcSample[] serverStart, ProcSample[] serverEnd, ProcSample redisStart, ProcSample redisEnd, TimeSpan clientCpu, (TimeSpan Pause, int Collections) clientGc, List<string> notes)
     {
         var sentBy = _nodes.Where(n => n.Plan.SendsTo is not null).GroupBy(n => n.Plan.SendsTo!).ToDictionary(g => g.Key, g => g.Select(n => (n.Plan.SenderId, n.Sent)).ToList());
         long lost = 0, duplicates = 0;
@@ -263,6 +266,8 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             ServerCpuMicrosecondsPerDelivery = PerDelivery(servers.Sum(s => s.CpuSeconds)),
             RedisCpuMicrosecondsPerDelivery = PerDelivery(redis?.CpuSeconds ?? 0),
             ClientCpuMicrosecondsPerDelivery = PerDelivery(clientCpu.TotalSeconds),
+            ClientGcPauseMilliseconds = clientGc.Pause.TotalMilliseconds,
+            ClientGcCollections = clientGc.Collections,
             Notes = notes,
         };
     }
