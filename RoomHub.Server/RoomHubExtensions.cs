@@ -138,14 +138,16 @@ public static class RoomHubExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter(RoomHubTelemetry.Name)
-                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0))
-            .WithTracing(tracing => tracing
-                .AddAspNetCoreInstrumentation()
-                .AddSource(RoomHubTelemetry.Name, "Microsoft.AspNetCore.SignalR.Server"));
+                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
 
+        // Traces leave the process only over OTLP. Recorded for nobody, they would still cost every open WebSocket the
+        // tags and a middleware frame of its hours-long request span, and every hub call its spans.
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            otel.UseOtlpExporter();
+            otel.WithTracing(tracing => tracing
+                    .AddAspNetCoreInstrumentation()
+                    .AddSource(RoomHubTelemetry.Name, "Microsoft.AspNetCore.SignalR.Server"))
+                .UseOtlpExporter();
         }
     }
 }

@@ -113,6 +113,9 @@ internal sealed class ConnectionRegistry
 
     public IReadOnlyList<ConnectionState> Snapshot() => [.. _connections.Values];
 
+    /// <summary>Every connection, read as the walk goes (connections may come and go meanwhile): no copy of them all.</summary>
+    public IEnumerable<ConnectionState> Enumerate() => _connections.Select(static pair => pair.Value);
+
     /// <summary>How many distinct rooms local connections are in. A scan: for metrics collection only.</summary>
     public int LocalRoomCount() => _connections.Values.SelectMany(c => c.Rooms()).Distinct(StringComparer.Ordinal).Count();
 

@@ -25,6 +25,13 @@ public sealed class ConformanceProbeTests(ConformanceProbeTests.Server server) :
             await s.SendTextAsync(big);
             await ExpectErrorAsync(s, "UNKNOWN_TYPE");
         },
+        ["1.5 empty text frame then a text frame are two messages"] = async s =>
+        {
+            await s.SendFrameAsync(Text, Array.Empty<byte>());
+            await s.SendTextAsync(Unknown);
+            await ExpectErrorAsync(s, "INVALID_JSON");
+            await ExpectErrorAsync(s, "UNKNOWN_TYPE");
+        },
         ["5.1 fragmented text in three parts is one message"] = async s =>
         {
             await s.SendFrameAsync(Text, Bytes("{\"type\""), fin: false);
@@ -47,6 +54,12 @@ public sealed class ConformanceProbeTests(ConformanceProbeTests.Server server) :
             await s.SendFrameAsync(Text, Bytes("{"), fin: false);
             await s.SendFrameAsync(Text, Bytes(Unknown));
             await ExpectCloseAsync(s, 1002);
+        },
+        ["5.5 fragmented text opened by an empty fragment is one message"] = async s =>
+        {
+            await s.SendFrameAsync(Text, Array.Empty<byte>(), fin: false);
+            await s.SendFrameAsync(Continuation, Bytes(Unknown));
+            await ExpectErrorAsync(s, "UNKNOWN_TYPE");
         },
         ["2.1 ping with empty payload gets a pong"] = async s => { await s.SendFrameAsync(Ping, Array.Empty<byte>()); await ExpectPongAsync(s, ""); },
         ["2.2 ping with 125-byte payload gets it echoed"] = async s => { var p = new string('p', 125); await s.SendFrameAsync(Ping, Bytes(p)); await ExpectPongAsync(s, p); },

@@ -36,7 +36,8 @@ internal static class DrainExtensions
     {
         var state = app.Services.GetRequiredService<DrainState>();
         var telemetry = app.Services.GetRequiredService<RoomHubTelemetry>();
-        app.Use(async (context, next) =>
+        // Not async: an awaiting middleware would keep its frame alive for as long as each WebSocket stays open.
+        app.Use((context, next) =>
         {
             if (state.IsDraining && (context.WebSockets.IsWebSocketRequest || context.Request.Path.StartsWithSegments(RoomHubPaths.Hub, StringComparison.OrdinalIgnoreCase)))
             {
@@ -44,11 +45,10 @@ internal static class DrainExtensions
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
                 context.Response.Headers.Connection = "close";
-                await context.Response.WriteAsync("This instance is draining; reconnect to another one.\n").ConfigureAwait(false);
-                return;
+                return context.Response.WriteAsync("This instance is draining; reconnect to another one.\n");
             }
 
-            await next(context).ConfigureAwait(false);
+            return next(context);
         });
     }
 

@@ -12,7 +12,7 @@ internal sealed class PresenceMemory(IOptions<RoomHubOptions> options, TimeProvi
 
     public Task AddAsync(string room, PresenceMember member, CancellationToken cancellationToken)
     {
-        _rooms.GetOrAdd(room, static _ => new(StringComparer.Ordinal))[member.ConnectionId] = (member.User, time.GetUtcNow() + _ttl);
+        _rooms.GetOrAdd(room, static _ => NewRoom())[member.ConnectionId] = (member.User, time.GetUtcNow() + _ttl);
         return Task.CompletedTask;
     }
 
@@ -37,6 +37,12 @@ internal sealed class PresenceMemory(IOptions<RoomHubOptions> options, TimeProvi
             await AddAsync(room, member, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Most rooms have few members: a room starts with one slot and one lock (the defaults are 31 slots and a lock per
+    /// core, about 0.5 KB per room here and more on larger machines), and grows with its members.
+    /// </summary>
+    private static ConcurrentDictionary<string, (string? User, DateTimeOffset Expires)> NewRoom() => new(concurrencyLevel: 1, capacity: 1, StringComparer.Ordinal);
 
     public Task<RoomPresence> GetAsync(string room, CancellationToken cancellationToken)
     {

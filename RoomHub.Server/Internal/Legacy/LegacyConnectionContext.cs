@@ -32,7 +32,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
         RemoteEndPoint = httpContext.Connection.RemoteIpAddress is { } address ? new IPEndPoint(address, httpContext.Connection.RemotePort) : null;
         LocalEndPoint = httpContext.Connection.LocalIpAddress is { } local ? new IPEndPoint(local, httpContext.Connection.LocalPort) : null;
 
-        var features = new FeatureCollection();
+        var features = new FeatureCollection(initialCapacity: 8);
         features.Set<IConnectionIdFeature>(this);
         features.Set<IConnectionItemsFeature>(this);
         features.Set<IConnectionTransportFeature>(this);

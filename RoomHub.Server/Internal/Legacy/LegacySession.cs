@@ -119,27 +119,43 @@ internal sealed partial class LegacySession
 
     private async Task ReceiveAsync(PipeWriter hubInput, CancellationToken cancellationToken)
     {
-        var frame = new ArrayBufferWriter<byte>(ReceiveChunk);
+        byte[]? frame = null;
         try
         {
             while (true)
             {
-                frame.ResetWrittenCount();
-                ValueWebSocketReceiveResult result;
+                // Wait for the next frame with no buffer (a zero-byte read): an idle client then holds no memory for
+                // its next frame, and the buffer is rented only while a frame is being read.
+                var next = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                if (next.MessageType == WebSocketMessageType.Close)
+                {
+                    SetClose(WebSocketCloseStatus.NormalClosure, "");
+                    return;
+                }
+
+                frame = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
+                var length = 0;
+                var result = next;
                 CancellationTokenSource? frameDeadline = null;
                 try
                 {
-                    do
+                    // An empty final frame is complete already; anything else is read to its last fragment.
+                    while (!result.EndOfMessage)
                     {
-                        result = await _socket.ReceiveAsync(frame.GetMemory(ReceiveChunk), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
+                        if (frame.Length - length < ReceiveChunk)
+                        {
+                            frame = Grow(frame, length);
+                        }
+
+                        result = await _socket.ReceiveAsync(frame.AsMemory(length), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
                         if (result.MessageType == WebSocketMessageType.Close)
                         {
                             SetClose(WebSocketCloseStatus.NormalClosure, "");
                             return;
                         }
 
-                        frame.Advance(result.Count);
-                        if (frame.WrittenCount > _maxFrameBytes)
+                        length += result.Count;
+                        if (length > _maxFrameBytes)
                         {
                             SetClose(WebSocketCloseStatus.MessageTooBig, $"Frame larger than {_maxFrameBytes} bytes");
                             return;
@@ -152,7 +168,6 @@ internal sealed partial class LegacySession
                             frameDeadline.CancelAfter(FrameTimeout);
                         }
                     }
-                    while (!result.EndOfMessage);
                 }
                 finally
                 {
@@ -160,24 +175,22 @@ internal sealed partial class LegacySession
                 }
 
                 // Binary frames are read as UTF-8 JSON too; either kind must be valid UTF-8.
-                if (!Utf8.IsValid(frame.WrittenSpan))
+                var payload = frame.AsSpan(0, length);
+                if (!Utf8.IsValid(payload))
                 {
                     SetClose(WebSocketCloseStatus.InvalidPayloadData, "Frame is not valid UTF-8");
                     return;
                 }
 
-                LegacyHubProtocol.WriteRecord(hubInput, frame.WrittenSpan);
+                // The record is a copy in the hub's input pipe: the buffer goes back to the pool at once.
+                LegacyHubProtocol.WriteRecord(hubInput, payload);
+                ArrayPool<byte>.Shared.Return(frame);
+                frame = null;
                 var flush = await hubInput.FlushAsync(cancellationToken).ConfigureAwait(false);
                 if (flush.IsCompleted)
                 {
                     // The hub has stopped reading: the connection is ending; keep reading only to see the close frame.
                     continue;
-                }
-
-                if (frame.Capacity > 4 * ReceiveChunk)
-                {
-                    // Do not keep a large buffer alive for an idle client after one big frame.
-                    frame = new ArrayBufferWriter<byte>(ReceiveChunk);
                 }
             }
         }
@@ -190,12 +203,26 @@ internal sealed partial class LegacySession
             LogReceiveFailed(_logger, _connection.ConnectionId, ex.Message);
             SetClose(WebSocketCloseStatus.Empty, "");
         }
+        finally
+        {
+            if (frame is not null)
+            {
+                ArrayPool<byte>.Shared.Return(frame);
+            }
+        }
+    }
+
+    private static byte[] Grow(byte[] frame, int length)
+    {
+        var larger = ArrayPool<byte>.Shared.Rent(frame.Length * 2);
+        frame.AsSpan(0, length).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(frame);
+        return larger;
     }
 
     private async Task SendAsync(PipeReader hubOutput)
     {
         var handshakeDone = false;
-        byte[]? scratch = null;
         try
         {
             while (true)
@@ -221,23 +248,25 @@ internal sealed partial class LegacySession
                             continue;
                         }
 
-                        ReadOnlyMemory<byte> bytes;
                         if (payload.IsSingleSegment)
                         {
-                            bytes = payload.First;
+                            await _socket.SendAsync(payload.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                         }
                         else
                         {
-                            if (scratch is null || scratch.Length < payload.Length)
+                            // A record across pipe segments is sent from a rented copy, not one kept for the connection's life.
+                            var copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
+                            try
                             {
-                                scratch = new byte[Math.Max(payload.Length, ReceiveChunk)];
+                                payload.CopyTo(copy);
+                                await _socket.SendAsync(copy.AsMemory(0, (int)payload.Length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                             }
-
-                            payload.CopyTo(scratch);
-                            bytes = scratch.AsMemory(0, (int)payload.Length);
+                            finally
+                            {
+                                ArrayPool<byte>.Shared.Return(copy);
+                            }
                         }
 
-                        await _socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                         if (sentAtMs >= 0)
                         {
                             _telemetry.Delivered(ConnectionRegistry.Legacy, DateTimeOffset.FromUnixTimeMilliseconds(sentAtMs));

@@ -1,4 +1,3 @@
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
@@ -18,7 +17,7 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
 
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
-        var state = new ConnectionLimits(_options);
+        var state = new ConnectionLimits(_options, time);
         context.Context.Items[StateKey] = state;
         if (_options.Authentication.CloseOnAuthenticationExpiration
             && context.Context.Features.Get<LegacyConnectionContext>() is { } legacy
@@ -61,13 +60,13 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         switch (method)
         {
             case nameof(IRoomHub.SendMessage):
-                Acquire(context, state.Sends, "messages", _options.SendsPerSecond);
+                Acquire(context, state.TrySend(), "messages", _options.SendsPerSecond);
                 return await next(context).ConfigureAwait(false);
 
             case nameof(IRoomHub.Subscribe) or nameof(IRoomHub.Unsubscribe) or nameof(IRoomHub.Resume)
                 or nameof(IRoomHub.GetHistory) or nameof(IRoomHub.GetPresence):
                 // The room count per connection is enforced where rooms are joined, in RoomCore.
-                Acquire(context, state.Subscriptions, "room operations (subscribe, unsubscribe, resume, history, presence)", _options.SubscriptionsPerSecond);
+                Acquire(context, state.TrySubscribe(), "room operations (subscribe, unsubscribe, resume, history, presence)", _options.SubscriptionsPerSecond);
                 return await next(context).ConfigureAwait(false);
 
             default:
@@ -75,11 +74,9 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         }
     }
 
-    private void Acquire(HubInvocationContext context, TokenBucketRateLimiter limiter, string what, int perSecond)
+    private void Acquire(HubInvocationContext context, bool acquired, string what, int perSecond)
     {
-        limiter.TryReplenish();
-        using var lease = limiter.AttemptAcquire();
-        if (!lease.IsAcquired)
+        if (!acquired)
         {
             throw Refuse(context, RoomErrorCodes.RateLimited, $"Too many {what}: at most {perSecond} per second. Slow down and retry.");
         }
@@ -91,30 +88,54 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         return RoomRules.Error(code, text);
     }
 
-    /// <summary>One connection's buckets (thread-safe: a connection's calls may overlap, see CommandSequencer).</summary>
-    private sealed class ConnectionLimits(RoomHubSecurityOptions options) : IDisposable
+    /// <summary>
+    /// One connection's buckets (thread-safe: a connection's calls may overlap, see CommandSequencer). Each starts full
+    /// at its burst and refills continuously at its rate, worked out when a call arrives: no timer, and a few bytes per
+    /// connection where two <c>TokenBucketRateLimiter</c>s cost about 0.5 KB.
+    /// </summary>
+    private sealed class ConnectionLimits(RoomHubSecurityOptions options, TimeProvider time) : IDisposable
     {
-        public TokenBucketRateLimiter Sends { get; } = Bucket(options.SendsPerSecond, options.SendBurst);
-
-        public TokenBucketRateLimiter Subscriptions { get; } = Bucket(options.SubscriptionsPerSecond, options.SubscriptionBurst);
+        private TokenBucket _sends = new(options.SendsPerSecond, options.SendBurst, time.GetTimestamp());
+        private TokenBucket _subscriptions = new(options.SubscriptionsPerSecond, options.SubscriptionBurst, time.GetTimestamp());
 
         public ITimer? Expiry { get; set; }
 
-        public void Dispose()
+        public bool TrySend()
         {
-            Sends.Dispose();
-            Subscriptions.Dispose();
-            Expiry?.Dispose();
+            lock (this)
+            {
+                return _sends.TryTake(time);
+            }
         }
 
-        // Replenished on use rather than by a timer per connection: idle connections cost nothing.
-        private static TokenBucketRateLimiter Bucket(int perSecond, int burst) => new(new TokenBucketRateLimiterOptions
+        public bool TrySubscribe()
         {
-            TokenLimit = burst,
-            TokensPerPeriod = perSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            AutoReplenishment = false,
-            QueueLimit = 0,
-        });
+            lock (this)
+            {
+                return _subscriptions.TryTake(time);
+            }
+        }
+
+        public void Dispose() => Expiry?.Dispose();
+    }
+
+    private struct TokenBucket(int perSecond, int burst, long now)
+    {
+        private double _tokens = burst;
+        private long _refilledAt = now;
+
+        public bool TryTake(TimeProvider time)
+        {
+            var at = time.GetTimestamp();
+            _tokens = Math.Min(burst, _tokens + (perSecond * time.GetElapsedTime(_refilledAt, at).TotalSeconds));
+            _refilledAt = at;
+            if (_tokens < 1)
+            {
+                return false;
+            }
+
+            _tokens--;
+            return true;
+        }
     }
 }
