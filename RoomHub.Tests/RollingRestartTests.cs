@@ -5,27 +5,28 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
 using RoomHub.Contracts;
+using RoomHub.Server.Internal.Engine;
 using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;
 
 /// <summary>
 /// Three instances behind a real haproxy are restarted one after another (SIGTERM, drain, start) while SignalR and
-/// legacy clients, each with a session, keep receiving and a publisher keeps sending. Afterwards every client is back
-/// in its room; the acknowledged messages each one missed are counted and reported.
+/// legacy clients, each with a session, keep receiving and a publisher keeps sending. Afterwards every acknowledged
+/// message has reached every client, live or replayed from history by its session.
 /// </summary>
 [Collection(IsolatedCollection.Name)]
 public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
-    public async Task RollingRestartBringsEveryClientBackToItsRoomAndReportsWhatItMissed()
+    public async Task RollingRestartLosesNoAcknowledgedMessageForClientsWithASession()
     {
         await using var cluster = await LocalCluster.UpAsync(instances: 3, new Dictionary<string, string> { ["RoomHub__DrainTimeout"] = "00:00:02" });
         var room = Rooms.Unique("rolling");
-        var signalR = new List<(HubConnection Connection, ConcurrentDictionary<string, bool> Ids)>();
+        var signalR = new List<(HubConnection Connection, ConcurrentDictionary<(string Room, string Id), bool> Ids)>();
         for (var i = 0; i < 3; i++)
         {
-            var ids = new ConcurrentDictionary<string, bool>();
+            var ids = new ConcurrentDictionary<(string Room, string Id), bool>();
             var connection = Connect(cluster, ids);
             await connection.StartAsync();
             await connection.InvokeAsync(nameof(IRoomHub.Subscribe), room);
@@ -34,11 +35,11 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
 
         await using var legacyA = await ReconnectingLegacyClient.StartAsync(cluster, room);
         await using var legacyB = await ReconnectingLegacyClient.StartAsync(cluster, room);
-        await using var publisher = Connect(cluster, new ConcurrentDictionary<string, bool>());
+        await using var publisher = Connect(cluster, new ConcurrentDictionary<(string Room, string Id), bool>());
         await publisher.StartAsync();
 
         // The publisher sends all along; a send that fails while its own connection moves is simply not acknowledged.
-        var acknowledged = new ConcurrentBag<string>();
+        var acknowledged = new ConcurrentBag<(string Room, string Id)>();
         using var stop = new CancellationTokenSource();
         var publishing = Task.Run(async () =>
         {
@@ -46,7 +47,7 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
             {
                 try
                 {
-                    acknowledged.Add(await publisher.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, $"m{i}", stop.Token));
+                    acknowledged.Add((room, await publisher.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, $"m{i}", stop.Token)));
 
                     // 50 messages/s: steady traffic, well inside the per-connection send limit (100/s).
                     await Task.Delay(20, stop.Token);
@@ -74,21 +75,30 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
         await stop.CancelAsync();
         await publishing;
 
-        // A last message reaches everyone: all are back in the room. Then nothing acknowledged may be missing anywhere.
-        var final = await publisher.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, "final");
-        acknowledged.Add(final);
-        var everyone = signalR.Select(s => s.Ids).Append(legacyA.Ids).Append(legacyB.Ids).ToArray();
-        await Poll.UntilAsync(() => everyone.All(ids => ids.ContainsKey(final)), "every client to receive the final message", TimeSpan.FromSeconds(30));
-        // Measured and reported, not yet asserted: in about one run in eight a SignalR client has been seen to miss a
-        // stretch of acknowledged messages across the restarts (the cause is not found yet; see the issue), and a red
-        // suite would hide everything else it proves.
-        var report = string.Join("; ", everyone.Select((ids, c) =>
+        // A last message, sent after every restart, then every acknowledged message must reach every client. Completeness
+        // is polled for, not inferred from the last message: a client whose session is being restored is back in the room
+        // before its missed messages are replayed, so the last message can reach it live while the replay is under way.
+        acknowledged.Add((room, await publisher.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, "final")));
+        var clients = signalR.Select((s, i) => (Name: $"SignalR client {i}", Ids: s.Ids))
+            .Append((Name: "legacy client A", Ids: legacyA.Ids))
+            .Append((Name: "legacy client B", Ids: legacyB.Ids))
+            .ToArray();
+
+        string Missing() => string.Join("; ", clients
+            .Select(c => (c.Name, Missed: acknowledged.Where(m => !c.Ids.ContainsKey(m)).OrderBy(m => StreamId.Parse(m.Id)).ToList()))
+            .Where(c => c.Missed.Count > 0)
+            .Select(c => $"{c.Name} missed {c.Missed.Count} of {acknowledged.Count} ({c.Missed[0].Id} to {c.Missed[^1].Id})"));
+
+        try
         {
-            var missing = acknowledged.Count(id => !ids.ContainsKey(id));
-            return $"client {c} ({(c < signalR.Count ? "signalr" : "legacy")}) missed {missing} of {acknowledged.Count}";
-        }));
-        output.WriteLine("rolling restart: " + report);
-        Console.WriteLine("rolling restart: " + report);
+            await Poll.UntilAsync(() => clients.All(c => acknowledged.All(c.Ids.ContainsKey)), "every acknowledged message at every client", TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail("Acknowledged messages never arrived: " + Missing());
+        }
+
+        output.WriteLine($"rolling restart: each of {clients.Length} clients received all {acknowledged.Count} acknowledged messages; the legacy clients reconnected {legacyA.Reconnects + legacyB.Reconnects} times");
 
         Assert.True(legacyA.Reconnects + legacyB.Reconnects >= 1, "the legacy clients should have been moved at least once");
         foreach (var (connection, _) in signalR)
@@ -97,7 +107,7 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
         }
     }
 
-    private static HubConnection Connect(LocalCluster cluster, ConcurrentDictionary<string, bool> ids)
+    private static HubConnection Connect(LocalCluster cluster, ConcurrentDictionary<(string Room, string Id), bool> ids)
     {
         var url = new Uri(cluster.HubUrl + "?session=" + Guid.NewGuid().ToString("N"));
         var connection = new HubConnectionBuilder()
@@ -108,7 +118,7 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
             })
             .WithAutomaticReconnect(Enumerable.Repeat(TimeSpan.FromMilliseconds(200), 100).ToArray())
             .Build();
-        connection.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), message => ids[message.Id] = true);
+        connection.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), message => ids[(message.Room, message.Id)] = true);
         return connection;
     }
 
@@ -121,7 +131,7 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
 
         private ReconnectingLegacyClient(Uri url) => _url = url;
 
-        public ConcurrentDictionary<string, bool> Ids { get; } = new();
+        public ConcurrentDictionary<(string Room, string Id), bool> Ids { get; } = new();
 
         public int Reconnects { get; private set; }
 
@@ -171,7 +181,7 @@ public sealed class RollingRestartTests(Xunit.Abstractions.ITestOutputHelper out
                         }
                         else if ((string?)json["type"] == "MESSAGE")
                         {
-                            Ids[(string)json["id"]!] = true;
+                            Ids[((string)json["room"]!, (string)json["id"]!)] = true;
                         }
                     }
                 }

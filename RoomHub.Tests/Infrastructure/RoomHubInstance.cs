@@ -28,7 +28,10 @@ public sealed class RoomHubInstance : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RoomHubInstance> StartAsync(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
+    /// <param name="settings">Configuration on top of the test defaults.</param>
+    /// <param name="configure">Runs before RoomHub is added (e.g. logging, configuration).</param>
+    /// <param name="replace">Runs after RoomHub is added, so a test can wrap or replace one of its services.</param>
+    public static async Task<RoomHubInstance> StartAsync(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null, Action<IServiceCollection>? replace = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -47,6 +50,7 @@ public sealed class RoomHubInstance : IAsyncDisposable
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
         configure?.Invoke(builder);
         builder.AddRoomHub();
+        replace?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapRoomHub();

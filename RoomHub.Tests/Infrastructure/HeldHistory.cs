@@ -1,0 +1,50 @@
+using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Contracts;
+using RoomHub.Server.Internal.Engine;
+
+namespace RoomHub.Tests.Infrastructure;
+
+/// <summary>
+/// The server's own room history, except that reads of what came after an id (a session's replay, a resume) can be
+/// held until the test releases them: the test decides what happens while a replay is under way, with no timing luck.
+/// </summary>
+internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposable
+{
+    private volatile TaskCompletionSource? _held;
+
+    /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
+    public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Wraps the <see cref="IRoomHistory"/> that RoomHub registered; call after <c>AddRoomHub()</c>.</summary>
+    public static void Wrap(IServiceCollection services)
+    {
+        var registered = services.Last(d => d.ServiceType == typeof(IRoomHistory)).ImplementationType
+            ?? throw new InvalidOperationException("IRoomHistory is not registered by type.");
+        services.AddSingleton(provider => new HeldHistory((IRoomHistory)ActivatorUtilities.CreateInstance(provider, registered)));
+        services.AddSingleton<IRoomHistory>(provider => provider.GetRequiredService<HeldHistory>());
+    }
+
+    /// <summary>From now on, reads after an id wait for <see cref="Release"/>.</summary>
+    public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release() => _held?.TrySetResult();
+
+    public Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken) =>
+        inner.AppendAsync(room, text, sentAt, cancellationToken);
+
+    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken) =>
+        inner.GetLatestAsync(room, limit, cancellationToken);
+
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    {
+        if (_held is { } held)
+        {
+            Reached.TrySetResult();
+            await held.Task.WaitAsync(cancellationToken);
+        }
+
+        return await inner.GetAfterAsync(room, after, cancellationToken);
+    }
+
+    public void Dispose() => (inner as IDisposable)?.Dispose();
+}
