@@ -161,6 +161,11 @@ backend roomhub
     default-server inter 1s fall 2 rise 2
     # Cookie affinity, for clients that negotiate or use SSE / long polling. WebSockets with skipNegotiation need none.
     cookie ROOMHUB_INSTANCE insert indirect nocache httponly
+    # A client whose cookie names an instance that is gone, or draining (it refuses newcomers with 503), is sent to
+    # another instance at once instead of retrying the same one until the health check marks it down.
+    option redispatch 1
+    retries 2
+    retry-on conn-failure empty-response 503
 EOF
     for ((k = 1; k <= instances; k++)); do
       echo "    server instance-$k 127.0.0.1:$(instance_port "$k") check cookie instance-$k"
