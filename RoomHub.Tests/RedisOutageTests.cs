@@ -78,4 +78,70 @@ public sealed class RedisOutageTests
         await Poll.UntilAsync(async () => (await http.GetAsync("/health")).StatusCode == HttpStatusCode.OK, "/health to report ready again");
         Assert.InRange(recovery, TimeSpan.Zero, TimeSpan.FromSeconds(2));
     }
+
+    [Fact]
+    public async Task ASessionThatReturnsWhileRedisIsAwayIsBackInItsRoomsOnceRedisIs()
+    {
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 2, redis: redis);
+        var room = Rooms.Unique("outage-session");
+        var session = Guid.NewGuid().ToString("N");
+        await using (var before = await TestClient.ConnectAsync(new Uri(cluster[1].HubUrl + "?session=" + session)))
+        {
+            await before.SubscribeAsync(room);
+        }
+
+        // Redis crashes, with its data saved (a Redis without persistence would come back without the session).
+        await redis.SaveAsync();
+        redis.Kill();
+        using var http = new HttpClient { BaseAddress = cluster[0].BaseAddress };
+        await Poll.UntilAsync(async () => (await http.GetAsync("/health")).StatusCode == HttpStatusCode.ServiceUnavailable, "/health to report not ready");
+
+        // Its rooms cannot be restored while Redis is away: the connection is dropped, not refused, so the client keeps
+        // reconnecting instead of giving up, and is back in its rooms once Redis is.
+        var received = new System.Collections.Concurrent.ConcurrentQueue<RoomMessage>();
+        var states = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var returning = new HubConnectionBuilder()
+            .WithUrl(new Uri(cluster[0].HubUrl + "?session=" + session), options =>
+            {
+                options.SkipNegotiation = true;
+                options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+            })
+            .WithAutomaticReconnect(Enumerable.Repeat(TimeSpan.FromMilliseconds(250), 200).ToArray())
+            .Build();
+        returning.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), received.Enqueue);
+        returning.Reconnecting += ex => { states.Enqueue("reconnecting: " + ex?.Message); return Task.CompletedTask; };
+        returning.Reconnected += _ => { states.Enqueue("reconnected"); return Task.CompletedTask; };
+        returning.Closed += ex => { states.Enqueue("closed: " + ex?.Message); return Task.CompletedTask; };
+        var clock = Stopwatch.StartNew();
+        await returning.StartAsync();
+        states.Enqueue($"started after {clock.ElapsedMilliseconds} ms");
+        try
+        {
+            await Poll.UntilAsync(() => states.Any(s => s.StartsWith("reconnecting", StringComparison.Ordinal) || s.StartsWith("closed", StringComparison.Ordinal)),
+                "the connection to be dropped while its session cannot be restored");
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException("not dropped: " + string.Join(" | ", states) + " state " + returning.State);
+        }
+        Assert.DoesNotContain(states, s => s.StartsWith("closed", StringComparison.Ordinal));
+
+        await redis.StartAsync();
+        await using var sender = await TestClient.ConnectAsync(cluster[1]);
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                await sender.SendAsync(room, "after");
+            }
+            catch (HubException)
+            {
+            }
+
+            return received.Any(m => m.Room == room);
+        }, "the returning session to receive in its room once Redis is back: " + string.Join(" | ", states), TimeSpan.FromSeconds(30));
+        Assert.Equal(HubConnectionState.Connected, returning.State);
+    }
 }

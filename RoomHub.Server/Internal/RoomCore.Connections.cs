@@ -46,9 +46,11 @@ internal sealed partial class RoomCore
             {
                 await JoinAsync(connectionId, room, cancellationToken).ConfigureAwait(false);
             }
-            catch (HubException ex)
+            catch (HubException ex) when ((ex as RoomHubException)?.Code != RoomErrorCodes.Unavailable)
             {
-                // A room the user may no longer enter, or one that needs Redis during an outage: the rest are restored.
+                // A room the user may no longer enter: the rest are restored. A room that cannot be joined because Redis
+                // is away fails the whole restore instead, so that the client comes back for it rather than silently
+                // staying out of it.
                 LogRoomNotRestored(logger, connectionId, room, ex.Message);
             }
         }
@@ -141,7 +143,7 @@ internal sealed partial class RoomCore
     private static bool IsValidSessionId(string session) =>
         session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;
 
-    [LoggerMessage(2011, LogLevel.Debug, "Connection {ConnectionId} could not rejoin {Room} from its session: {Reason}")]
+    [LoggerMessage(2011, LogLevel.Warning, "Connection {ConnectionId} could not rejoin {Room} from its session: {Reason}")]
     private static partial void LogRoomNotRestored(ILogger logger, string connectionId, string room, string reason);
 
     [LoggerMessage(2010, LogLevel.Debug, "Connection {ConnectionId} restored its session with {Rooms} rooms.")]

@@ -6,10 +6,21 @@ namespace RoomHub.Server.Internal;
 /// <summary>The SignalR face of <see cref="RoomCore"/>; it holds no rule of its own.</summary>
 internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 {
-    public override Task OnConnectedAsync()
+    public override async Task OnConnectedAsync()
     {
         var session = Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
-        return core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
+        try
+        {
+            await core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
+        }
+        catch (RoomHubException ex) when (ex.Code == RoomErrorCodes.Unavailable)
+        {
+            // The session's rooms could not be restored (Redis is away). Refusing or closing the connection would tell
+            // SignalR clients not to reconnect; cutting it, as a network failure would, makes them (and legacy clients
+            // that retry) come back and try again.
+            Context.GetHttpContext()?.Abort();
+            Context.Abort();
+        }
     }
 
     public override Task OnDisconnectedAsync(Exception? exception) => core.DisconnectedAsync(Context.ConnectionId);
