@@ -11,8 +11,9 @@ mkdir -p "$out"
 # Open files: idle needs one per connection in the client and in the server; raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)"
 idle=$(( $(ulimit -n) >= 21000 ? 20000 : 19000 ))
-# Ten publishers: a SignalR connection runs its hub invocations one at a time, and with Redis each SendMessage waits
-# for its PUBLISH, so two publishers cap the whole run at 2 / (publish round trip), far below the servers' capacity.
+# The first published figures (3 s warm-up, sends of a connection one at a time); scripts/run-targets.sh takes the
+# current ones. Ten publishers: when these were taken, each SendMessage waited for its Redis round trips before the
+# connection's next one started, so two publishers capped the run far below the servers' capacity.
 common=(--duration 10 --warmup 3 --publishers 10)
 
 for run in "${@:-1 2}"; do
