@@ -52,7 +52,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
 
             var sendTasks = senders.Select(s => SendLoopAsync(s, fanoutOf[s.Plan.SendsTo!], perSenderRate, stats, window, cancellationToken)).ToList();
             var clientStart = default(TimeSpan);
-            var clientGcStart = (default(TimeSpan), 0);
+            var clientGcStart = (Pause: TimeSpan.Zero, Collections: 0);
             var serverStart = Array.Empty<ProcSample>();
             var redisStart = default(ProcSample);
             var windowWatch = new Stopwatch();
@@ -66,7 +66,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                     serverStart = targets.Servers.Select(s => s.Sample()).ToArray();
                     redisStart = targets.Redis?.Sample() ?? default;
                     clientStart = Process.GetCurrentProcess().TotalProcessorTime;
-                    clientGcStart = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+                    clientGcStart = ClientGc();
                     stats.Measuring = true;
                     windowWatch.Start();
                 }
@@ -88,7 +88,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             var serverEnd = targets.Servers.Select(s => s.Sample()).ToArray();
             var redisEnd = targets.Redis?.Sample() ?? default;
             var clientEnd = Process.GetCurrentProcess().TotalProcessorTime;
-            var clientGcEnd = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+            var clientGcEnd = ClientGc();
             _stopSending = true;
             await Task.WhenAll(sendTasks).ConfigureAwait(false);
 
@@ -99,7 +99,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                 notes.Add($"not every delivery arrived within {DrainTimeout.TotalSeconds:0} s of the last send");
             }
 
-            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Item1 - clientGcStart.Item1, clientGcEnd.Item2 - clientGcStart.Item2), notes);
+            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Pause - clientGcStart.Pause, clientGcEnd.Collections - clientGcStart.Collections), notes);
         }
         finally
         {
@@ -208,6 +208,9 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
 
         return true;
     }
+
+    /// <summary>The bench's own GC pause time and collection count so far.</summary>
+    private static (TimeSpan Pause, int Collections) ClientGc() => (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
 
     private RunResult Summarize(LoadPlan plan, RunStats stats, DateTimeOffset startedAt, double measured, double connectSeconds,
         ProcSample[] serverStart, ProcSample[] serverEnd, ProcSample redisStart, ProcSample redisEnd, TimeSpan clientCpu, (TimeSpan Pause, int Collections) clientGc, List<string> notes)

@@ -100,19 +100,15 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
 
         public ITimer? Expiry { get; set; }
 
-        public bool TrySend()
-        {
-            lock (this)
-            {
-                return _sends.TryTake(time);
-            }
-        }
+        public bool TrySend() => TryTake(ref _sends);
 
-        public bool TrySubscribe()
+        public bool TrySubscribe() => TryTake(ref _subscriptions);
+
+        private bool TryTake(ref TokenBucket bucket)
         {
             lock (this)
             {
-                return _subscriptions.TryTake(time);
+                return bucket.TryTake(time);
             }
         }
 
