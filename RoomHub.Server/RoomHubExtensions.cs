@@ -52,8 +52,8 @@ public static class RoomHubExtensions
         services.AddSingleton<DeliveryMeter>();
 
         var signalR = services.AddSignalR().AddMessagePackProtocol();
-        services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Bare));
-        services.AddSingleton<IHubProtocol>(new LegacyHubProtocol(LegacyFormat.Envelope));
+        services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));
+        services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Envelope, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<LegacyEndpoint>();
         services.AddOptions<HubOptions>()
             .Configure<IOptions<RoomHubOptions>>((hub, roomHub) =>

@@ -33,15 +33,17 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
             return;
         }
 
-        DateTimeOffset? sentAt = null;
         if (MemoryMarshal.TryGetArray(bytes, out var segment) && (!ReferenceEquals(segment.Array, _lastArray) || segment.Offset != _lastOffset))
         {
             _lastArray = segment.Array;
             _lastOffset = segment.Offset;
-            sentAt = ReadSentAt(span);
+            if (ReadSentAt(span) is { } sentAt)
+            {
+                telemetry.Latency(ConnectionRegistry.SignalR, sentAt);
+            }
         }
 
-        telemetry.Delivered(ConnectionRegistry.SignalR, sentAt);
+        telemetry.Delivered(ConnectionRegistry.SignalR);
     }
 
     private static DateTimeOffset? ReadSentAt(ReadOnlySpan<byte> json)

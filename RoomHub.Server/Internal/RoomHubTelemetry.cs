@@ -79,14 +79,13 @@ internal sealed class RoomHubTelemetry : IDisposable
 
     public void Rejected(string code) => MessagesRejected.Add(1, new KeyValuePair<string, object?>("error.type", code));
 
-    public void Delivered(string transport, DateTimeOffset? sentAt)
-    {
+    /// <summary>Counts one room message written to one member's connection.</summary>
+    public void Delivered(string transport) =>
         Interlocked.Increment(ref transport == ConnectionRegistry.Legacy ? ref _deliveredLegacy : ref _deliveredSignalR);
-        if (sentAt is { } time)
-        {
-            MessageLatency.Record(Math.Max(0, (DateTimeOffset.UtcNow - time).TotalSeconds), new KeyValuePair<string, object?>(TransportTag, transport));
-        }
-    }
+
+    /// <summary>Records a room message's latency on this instance: once per message (and protocol), not per member.</summary>
+    public void Latency(string transport, DateTimeOffset sentAt) =>
+        MessageLatency.Record(Math.Max(0, (DateTimeOffset.UtcNow - sentAt).TotalSeconds), new KeyValuePair<string, object?>(TransportTag, transport));
 
     /// <summary>Times one store operation, and traces it as a span of the hub invocation that made it.</summary>
     public async Task<T> TimeAsync<T>(string store, string operation, Func<Task<T>> action)

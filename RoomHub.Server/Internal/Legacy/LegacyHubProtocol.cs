@@ -28,19 +28,19 @@ internal enum LegacyFormat
 ///   [int32 little-endian length][payload]
 /// pump → hub: payload = one client frame, as received (parsed here, once, by LegacyFrameCodec)
 /// hub → pump: payload = one text frame to send as it is; a record of length 0 is never written
-/// A room-message delivery sets the top bit of the length and carries, between the length and the payload, the
-/// message's sentAt as int64 little-endian unix milliseconds (for the delivery metrics; it never reaches the wire).
+/// A room-message delivery sets the top bit of the length, so the pump can count deliveries without parsing them.
 /// </code>
 /// Invocation ids carry what the answer needs: <c>"!" + code + "|" + text</c> for a frame the codec refused (SignalR
 /// answers it with an error completion, which becomes an ERROR frame), a kind letter and a counter otherwise.
+/// A room message's latency is recorded where it is serialized: once per message, protocol and instance, as its first
+/// member's write asks for the bytes (SignalR's connections are metered the same way, by <see cref="DeliveryMeter"/>).
 /// </summary>
-internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
+internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? telemetry = null) : IHubProtocol
 {
     public const string BareName = "roomhub-legacy";
     public const string EnvelopeName = "roomhub-legacy-envelope";
     private const int HeaderLength = sizeof(int);
     private const int DeliveryFlag = unchecked((int)0x80000000);
-    private const int TimestampLength = sizeof(long);
     private const string RefusedPrefix = "!";
     private const string HubExceptionMarker = "HubException: ";
     private const char HistoryKind = 'H';
@@ -106,6 +106,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
         switch (message)
         {
             case InvocationMessage { Target: nameof(IRoomClient.ReceiveMessage), Arguments: [RoomMessage roomMessage] }:
+                telemetry?.Latency(ConnectionRegistry.Legacy, roomMessage.SentAt);
                 if (format == LegacyFormat.Bare)
                 {
                     WriteBareRecord(roomMessage, output);
@@ -115,7 +116,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
                     var scratch = Scratch;
                     scratch.ResetWrittenCount();
                     LegacyFrameCodec.WriteEnvelope(scratch, roomMessage);
-                    WriteDeliveryHeader(output, scratch.WrittenCount, roomMessage.SentAt);
+                    WriteDeliveryHeader(output, scratch.WrittenCount);
                     output.Write(scratch.WrittenSpan);
                 }
 
@@ -176,16 +177,14 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
 
     private static void WriteBareRecord(RoomMessage message, IBufferWriter<byte> output)
     {
-        WriteDeliveryHeader(output, System.Text.Encoding.UTF8.GetByteCount(message.Message), message.SentAt);
+        WriteDeliveryHeader(output, System.Text.Encoding.UTF8.GetByteCount(message.Message));
         System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, message.Message, output);
     }
 
-    private static void WriteDeliveryHeader(IBufferWriter<byte> output, int length, DateTimeOffset sentAt)
+    private static void WriteDeliveryHeader(IBufferWriter<byte> output, int length)
     {
-        var header = output.GetSpan(HeaderLength + TimestampLength);
-        BinaryPrimitives.WriteInt32LittleEndian(header, length | DeliveryFlag);
-        BinaryPrimitives.WriteInt64LittleEndian(header[HeaderLength..], sentAt.ToUnixTimeMilliseconds());
-        output.Advance(HeaderLength + TimestampLength);
+        BinaryPrimitives.WriteInt32LittleEndian(output.GetSpan(HeaderLength), length | DeliveryFlag);
+        output.Advance(HeaderLength);
     }
 
     private static void WriteRecord<T>(IBufferWriter<byte> output, T state, Action<IBufferWriter<byte>, T> write)
@@ -209,39 +208,27 @@ internal sealed class LegacyHubProtocol(LegacyFormat format) : IHubProtocol
     public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload) =>
         TryReadRecord(ref input, out payload, out _);
 
-    /// <summary>As above; <paramref name="sentAtMs"/> is the delivered message's sentAt, or -1 for any other record.</summary>
-    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out long sentAtMs)
+    /// <summary>As above; <paramref name="delivery"/> says whether the record is a room message's delivery.</summary>
+    public static bool TryReadRecord(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> payload, out bool delivery)
     {
         payload = default;
-        sentAtMs = -1;
+        delivery = false;
         if (input.Length < HeaderLength)
         {
             return false;
         }
 
-        Span<byte> header = stackalloc byte[HeaderLength + TimestampLength];
+        Span<byte> header = stackalloc byte[HeaderLength];
         input.Slice(0, HeaderLength).CopyTo(header);
         var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-        var prefix = HeaderLength;
-        if ((length & DeliveryFlag) != 0)
-        {
-            prefix += TimestampLength;
-            length &= ~DeliveryFlag;
-            if (input.Length < prefix)
-            {
-                return false;
-            }
-
-            input.Slice(0, prefix).CopyTo(header);
-            sentAtMs = BinaryPrimitives.ReadInt64LittleEndian(header[HeaderLength..]);
-        }
-
-        if (input.Length - prefix < length)
+        delivery = (length & DeliveryFlag) != 0;
+        length &= ~DeliveryFlag;
+        if (input.Length - HeaderLength < length)
         {
             return false;
         }
 
-        payload = input.Slice(prefix, length);
+        payload = input.Slice(HeaderLength, length);
         input = input.Slice(payload.End);
         return true;
     }

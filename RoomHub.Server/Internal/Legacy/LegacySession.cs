@@ -241,7 +241,7 @@ internal sealed partial class LegacySession
                         continue;
                     }
 
-                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var sentAtMs))
+                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var delivery))
                     {
                         if (_socket.State != WebSocketState.Open)
                         {
@@ -267,9 +267,9 @@ internal sealed partial class LegacySession
                             }
                         }
 
-                        if (sentAtMs >= 0)
+                        if (delivery)
                         {
-                            _telemetry.Delivered(ConnectionRegistry.Legacy, DateTimeOffset.FromUnixTimeMilliseconds(sentAtMs));
+                            _telemetry.Delivered(ConnectionRegistry.Legacy);
                         }
                     }
 
