@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace RoomHub.Bench;
 
-internal enum Scenario { Fanout, Rooms, Cross, Idle, BareServer }
+internal enum Scenario { Fanout, Rooms, Cross, Idle, BareServer, StockServer }
 
 internal enum ClientMode { Hub, Lean, Legacy }
 
@@ -15,10 +15,14 @@ internal sealed record BenchOptions
     public bool Redis { get; init; }
     public int Instances { get; init; } = 1;
     public bool Bare { get; init; }
+
+    /// <summary>Start stock SignalR servers (a plain hub over the stock Redis backplane) instead of RoomHub.</summary>
+    public bool Stock { get; init; }
     public int Subscribers { get; init; } = 100;
     public int Publishers { get; init; } = 2;
     public int Connections { get; init; }
-    public int RoomSize { get; init; } = 10;
+    /// <summary>Members per room: <c>rooms</c> default 10; <c>idle</c> default 1 (each connection in a room of its own).</summary>
+    public int? RoomSize { get; init; }
     public int Payload { get; init; } = 100;
 
     /// <summary>Target deliveries per second over the whole run (a message to a room of S members is S deliveries); 0 = as fast as it goes.</summary>
@@ -42,23 +46,27 @@ internal sealed record BenchOptions
     /// <summary>With <c>--url</c>: ids of the server processes to sample for CPU and RSS.</summary>
     public IReadOnlyList<int> Pids { get; init; } = [];
 
+    public int EffectiveRoomSize => RoomSize ?? (Scenario == Scenario.Idle ? 1 : 10);
+
     public int EffectiveConnections => Connections > 0 ? Connections : Scenario == Scenario.Idle ? 5000 : 1000;
 
     public const string Usage = """
         RoomHub.Bench <scenario> [options]      scenario: fanout | rooms | cross | idle
         RoomHub.Bench bare-server --port N      a plain Kestrel WebSocket broadcast server (legacy raw protocol)
+        RoomHub.Bench stock-server --port N     a stock SignalR hub (over the Redis backplane when REDIS_URL is set)
 
         Targets (default: start one RoomHub instance, embedded mode):
           --url URL[,URL]     existing servers (repeatable). ws://host:port/ for legacy, ws://host:port/hubs/rooms for SignalR
           --instances N       start N RoomHub.Server child processes on free loopback ports
           --redis             start a private redis-server and share it between the instances (implied by N > 1)
           --bare              start N bare broadcast servers instead of RoomHub (legacy client only)
+          --stock             start N stock SignalR hubs over one redis-server instead of RoomHub (hub or lean client)
           --pid PID[,PID]     with --url: server processes to sample for CPU and RSS (e.g. a server the bench did not start)
           --server-dll PATH   RoomHub.Server.dll to run (default: the one built beside the bench)
         Workload:
           --client hub|lean|legacy   official HubConnection, lean SignalR JSON client, or raw legacy client (default lean)
           --subscribers S --publishers P     fanout/cross (default 100, 2)
-          --connections N --room-size M      rooms (default 1000, 10) and idle (default 5000)
+          --connections N --room-size M      rooms (default 1000, 10) and idle (default 5000, 1: a room each)
           --payload BYTES     message size (default 100)
           --rate R            deliveries/s for the whole run (default: max, with --window messages in flight, 200)
           --msg-rate R        rooms: messages/s per connection (default 1)
@@ -118,6 +126,7 @@ internal sealed record BenchOptions
                     break;
                 case "redis": options = options with { Redis = true }; break;
                 case "bare": options = options with { Bare = true }; break;
+                case "stock": options = options with { Stock = true }; break;
                 case "instances": options = options with { Instances = Int(name, Value(), 1) }; instancesGiven = true; break;
                 case "client": options = options with { Client = ParseClient(Value()) }; break;
                 case "subscribers": options = options with { Subscribers = Int(name, Value(), 1) }; break;
@@ -146,9 +155,19 @@ internal sealed record BenchOptions
             throw new ArgumentException("--pid samples servers given with --url.");
         }
 
-        if (urls.Count > 0 && (instancesGiven || options.Redis || options.Bare))
+        if (urls.Count > 0 && (instancesGiven || options.Redis || options.Bare || options.Stock))
         {
-            throw new ArgumentException("--url measures existing servers; it cannot be combined with --instances, --redis or --bare.");
+            throw new ArgumentException("--url measures existing servers; it cannot be combined with --instances, --redis, --bare or --stock.");
+        }
+
+        if (options.Bare && options.Stock)
+        {
+            throw new ArgumentException("--bare and --stock each choose what to start: give one.");
+        }
+
+        if (options.Stock && options.Client == ClientMode.Legacy)
+        {
+            throw new ArgumentException("The stock SignalR server speaks SignalR only: use --client lean or --client hub.");
         }
 
         if (options.Bare && options.Client != ClientMode.Legacy)
@@ -161,9 +180,9 @@ internal sealed record BenchOptions
             throw new ArgumentException("cross needs at least two targets (--instances 2 or two --url).");
         }
 
-        if (options.Scenario == Scenario.BareServer && options.Port == 0)
+        if (options.Scenario is Scenario.BareServer or Scenario.StockServer && options.Port == 0)
         {
-            throw new ArgumentException("bare-server needs --port.");
+            throw new ArgumentException("bare-server and stock-server need --port.");
         }
 
         return options;
@@ -176,7 +195,8 @@ internal sealed record BenchOptions
         "cross" => Scenario.Cross,
         "idle" => Scenario.Idle,
         "bare-server" => Scenario.BareServer,
-        _ => throw new ArgumentException($"Unknown scenario '{value}' (fanout, rooms, cross, idle, bare-server)."),
+        "stock-server" => Scenario.StockServer,
+        _ => throw new ArgumentException($"Unknown scenario '{value}' (fanout, rooms, cross, idle, bare-server, stock-server)."),
     };
 
     private static ClientMode ParseClient(string value) => value switch

@@ -31,6 +31,12 @@ if (options.Scenario == Scenario.BareServer)
     return 0;
 }
 
+if (options.Scenario == Scenario.StockServer)
+{
+    await StockServer.RunAsync(options.Port, cancel.Token);
+    return 0;
+}
+
 static void Log(string line) => Console.WriteLine(line);
 await using var targets = await TargetSet.StartAsync(options, Log, cancel.Token);
 RunResult result = options.Scenario == Scenario.Idle

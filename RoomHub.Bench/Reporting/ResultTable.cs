@@ -14,7 +14,7 @@ internal static class ResultTable
         s.Append(CultureInfo.InvariantCulture, $"\n== {r.Label} — {r.Scenario}, {r.Client} client, {r.Targets}\n");
         if (r.Scenario == "idle")
         {
-            Row("connections", $"{r.Connections:N0} in {r.ConnectSeconds:0.0} s ({r.ConnectsPerSecond:N0}/s)");
+            Row("connections", $"{r.Connections:N0} in {r.ConnectSeconds:0.0} s ({r.ConnectsPerSecond:N0}/s), room size {r.RoomSize}");
             Row("server RSS per connection", r.ServerRssBytesPerConnection is { } b ? $"{b / 1024:0.0} KB" : "n/a");
             Row("client RSS per connection", r.ClientRssBytesPerConnection is { } c ? $"{c / 1024:0.0} KB" : "n/a");
         }

@@ -8,7 +8,8 @@ using RoomHub.Bench.Targets;
 namespace RoomHub.Bench.Scenarios;
 
 /// <summary>
-/// <c>idle</c>: opens N connections that each join a room of their own and then do nothing; reports the connect rate
+/// <c>idle</c>: opens N connections that join rooms of <see cref="BenchOptions.EffectiveRoomSize"/> members (by default
+/// each its own room, the most a room costs per connection) and then do nothing; reports the connect rate
 /// and the servers' RSS growth per connection (RSS after holding them for the duration, minus RSS before connecting).
 /// </summary>
 internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<string> log)
@@ -34,7 +35,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
         {
             var connection = await BenchClient.ConnectAsync(options.Client, targets.Urls[i % targets.Urls.Count], sources.For(i), new Receiver(stats, i % targets.Urls.Count), stats, token).ConfigureAwait(false);
             connections[i] = connection;
-            await connection.SubscribeAsync($"bench-{runId}-idle{i}", token).ConfigureAwait(false);
+            await connection.SubscribeAsync($"bench-{runId}-idle{i / options.EffectiveRoomSize}", token).ConfigureAwait(false);
             Interlocked.Increment(ref opened);
         });
         try
@@ -89,6 +90,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
                 Targets = targets.Description,
                 StartedAt = startedAt,
                 Connections = count,
+                RoomSize = options.EffectiveRoomSize,
                 MeasuredSeconds = measured,
                 ConnectSeconds = connectSeconds,
                 ConnectsPerSecond = count / connectSeconds,

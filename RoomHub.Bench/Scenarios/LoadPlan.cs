@@ -36,13 +36,13 @@ internal sealed record LoadPlan(IReadOnlyList<PlannedConnection> Connections, IR
                 var total = options.EffectiveConnections;
                 for (var i = 0; i < total; i++)
                 {
-                    var r = i / options.RoomSize;
+                    var r = i / options.EffectiveRoomSize;
                     if (r == rooms.Count)
                     {
                         rooms.Add($"bench-{runId}-room{r}");
                     }
 
-                    connections.Add(new PlannedConnection(i % options.RoomSize % targets, rooms[r], rooms[r], i));
+                    connections.Add(new PlannedConnection(i % options.EffectiveRoomSize % targets, rooms[r], rooms[r], i));
                 }
 
                 break;

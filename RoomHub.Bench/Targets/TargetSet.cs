@@ -39,6 +39,35 @@ internal sealed class TargetSet : IAsyncDisposable
                 return set;
             }
 
+            string? redisUrl = null;
+            if (!options.Bare && (options.Redis || options.Instances > 1))
+            {
+                var (redis, port) = await StartOnFreePortAsync(
+                    p => ChildProcess.Start("redis-server", "redis-server",
+                        ["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], p),
+                    RedisPingAsync, cancellationToken).ConfigureAwait(false);
+                set.Redis = redis;
+                redisUrl = $"redis://127.0.0.1:{port}";
+            }
+
+            if (options.Stock)
+            {
+                for (var i = 0; i < options.Instances; i++)
+                {
+                    var self = typeof(TargetSet).Assembly.Location;
+                    var environment = redisUrl is null ? null : new Dictionary<string, string> { ["REDIS_URL"] = redisUrl };
+                    var (server, port) = await StartOnFreePortAsync(
+                        p => ChildProcess.Start($"stock-server-{i}", DotNet(), [self, "stock-server", "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p, environment),
+                        TcpOpenAsync, cancellationToken).ConfigureAwait(false);
+                    set._servers.Add(server);
+                    set.Urls.Add(new Uri($"http://127.0.0.1:{port}/"));
+                }
+
+                set.Description = $"{options.Instances} stock SignalR hub(s)" + (redisUrl is null ? " (in memory)" : " over one redis-server");
+                log($"started {set.Description}: {string.Join(", ", set.Urls)}");
+                return set;
+            }
+
             if (options.Bare)
             {
                 for (var i = 0; i < options.Instances; i++)
@@ -53,17 +82,6 @@ internal sealed class TargetSet : IAsyncDisposable
 
                 set.Description = $"{options.Instances} bare Kestrel broadcast server(s)";
                 return set;
-            }
-
-            string? redisUrl = null;
-            if (options.Redis || options.Instances > 1)
-            {
-                var (redis, port) = await StartOnFreePortAsync(
-                    p => ChildProcess.Start("redis-server", "redis-server",
-                        ["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], p),
-                    RedisPingAsync, cancellationToken).ConfigureAwait(false);
-                set.Redis = redis;
-                redisUrl = $"redis://127.0.0.1:{port}";
             }
 
             var dll = options.ServerDll ?? BuiltServerDll();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the measurements behind issue 7's targets, each twice (interleaved, so a noisy minute does not hit both runs of
+# Runs the measurements behind issue 7's targets, and the same workloads on a stock SignalR hub over the stock Redis
+# backplane (--stock) for comparison, each twice (interleaved, so a noisy minute does not hit both runs of
 # one figure), writing JSON into RoomHub.Bench/results/targets/. Every run starts its own servers (and redis-server)
 # on free loopback ports and stops by itself.
 #
@@ -23,6 +24,7 @@ for n in "${@:-1 2}"; do
   # Saturation: as many messages as the servers take, 200 in flight.
   "${bench[@]}" cross --instances 2 --client legacy "${common[@]}" --label cross-legacy-max --out "$out/cross-legacy-max-$n.json"
   "${bench[@]}" cross --instances 2 --client lean "${common[@]}" --label cross-lean-max --out "$out/cross-lean-max-$n.json"
+  "${bench[@]}" cross --stock --instances 2 --client lean "${common[@]}" --label stock-lean-max --out "$out/stock-lean-max-$n.json"
   "${bench[@]}" fanout --bare --client legacy "${common[@]}" --label bare-legacy-max --out "$out/bare-legacy-max-$n.json"
   if ((${#replaced[@]})); then
     "${bench[@]}" fanout "${replaced[@]}" --client legacy "${common[@]}" --label replaced-legacy-max --out "$out/replaced-legacy-max-$n.json"
@@ -31,6 +33,7 @@ for n in "${@:-1 2}"; do
   # A fixed 50k deliveries/s: CPU per delivery.
   "${bench[@]}" cross --instances 2 --client legacy --rate 50000 "${common[@]}" --label cross-legacy-50k --out "$out/cross-legacy-50k-$n.json"
   "${bench[@]}" cross --instances 2 --client lean --rate 50000 "${common[@]}" --label cross-lean-50k --out "$out/cross-lean-50k-$n.json"
+  "${bench[@]}" cross --stock --instances 2 --client lean --rate 50000 "${common[@]}" --label stock-lean-50k --out "$out/stock-lean-50k-$n.json"
   "${bench[@]}" fanout --bare --client legacy --rate 50000 "${common[@]}" --label bare-legacy-50k --out "$out/bare-legacy-50k-$n.json"
   if ((${#replaced[@]})); then
     "${bench[@]}" fanout "${replaced[@]}" --client legacy --rate 50000 "${common[@]}" --label replaced-legacy-50k --out "$out/replaced-legacy-50k-$n.json"

@@ -86,6 +86,29 @@ public sealed class BenchEndToEndTests(BenchEndToEndTests.BenchCluster fixture, 
         }
     }
 
+    [Theory]
+    [InlineData("lean")]
+    [InlineData("hub")]
+    public async Task SignalRClientsAgainstTheStockServerLoseNothing(string client)
+    {
+        var port = FreePort.Next();
+        using var stop = new CancellationTokenSource();
+        var server = StockServer.RunAsync(port, stop.Token);
+        try
+        {
+            await Poll.UntilAsync(async () => await AcceptsAsync(port), "the stock server to listen");
+
+            var result = await RunAsync("fanout", "--url", $"http://127.0.0.1:{port}/", "--client", client, "--subscribers", "5", "--publishers", "1", "--rate", "1000", "--duration", "1", "--warmup", "0");
+
+            AssertAllDeliveredInOrder(result, minimumMessages: 100);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await server;
+        }
+    }
+
     [Fact]
     public async Task TinyRoomsRunDeliversEveryMessageToEveryMember()
     {

@@ -28,6 +28,14 @@ public sealed class BenchOptionsTests
     }
 
     [Fact]
+    public void IdleConnectionsTakeARoomEachUnlessToldOtherwise()
+    {
+        Assert.Equal(1, BenchOptions.Parse(["idle"]).EffectiveRoomSize);
+        Assert.Equal(10, BenchOptions.Parse(["idle", "--room-size", "10"]).EffectiveRoomSize);
+        Assert.Equal(10, BenchOptions.Parse(["rooms"]).EffectiveRoomSize);
+    }
+
+    [Fact]
     public void ServerProcessesToSampleGoWithUrls() =>
         Assert.Equal([12, 13], BenchOptions.Parse(["fanout", "--url", "ws://127.0.0.1:1/", "--pid", "12,13"]).Pids);
 
@@ -40,6 +48,10 @@ public sealed class BenchOptionsTests
     [InlineData("cross")]
     [InlineData("fanout", "--url", "ws://127.0.0.1:1/", "--instances", "2")]
     [InlineData("bare-server")]
+    [InlineData("stock-server")]
+    [InlineData("fanout", "--stock", "--client", "legacy")]
+    [InlineData("fanout", "--stock", "--bare", "--client", "lean")]
+    [InlineData("fanout", "--url", "ws://127.0.0.1:1/", "--stock")]
     public void BadCommandLinesAreRefused(params string[] args) => Assert.Throws<ArgumentException>(() => BenchOptions.Parse(args));
 }
 
