@@ -106,16 +106,22 @@ public static class RoomHubExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
 
+        var legacyEnabled = app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled;
+        if (legacyEnabled)
+        {
+            LegacyEndpoint.UseFrameBatching(app);
+        }
+
         app.UseWebSockets();
         app.UseRoomHubDrain();
         app.UseRoomHubSecurity();
         app.MapRoomsHub();
-        if (app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled)
+        if (legacyEnabled)
         {
             var legacy = app.Services.GetRequiredService<LegacyEndpoint>();
-            app.Map("/", legacy.HandleAsync);
-            app.Map(RoomHubPaths.Notification, legacy.HandleAsync);
-            app.MapFallback(legacy.HandleAsync);
+            app.Map("/", legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
+            app.Map(RoomHubPaths.Notification, legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
+            app.MapFallback(legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
         }
 
         app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag) });

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -45,15 +46,35 @@ internal static class BareServer
     {
         var writer = connection.WriteLoopAsync(aborted);
         var joined = new List<string>();
-        var buffer = new byte[4096];
+        byte[]? buffer = null;
         var length = 0;
         try
         {
             while (true)
             {
+                if (buffer is null)
+                {
+                    // Like RoomHub's legacy pump, an idle connection holds no buffer: it waits with a zero-byte read.
+                    var next = await connection.Socket.ReceiveAsync(Memory<byte>.Empty, aborted).ConfigureAwait(false);
+                    if (next.MessageType == WebSocketMessageType.Close)
+                    {
+                        break;
+                    }
+
+                    if (next.EndOfMessage)
+                    {
+                        continue;
+                    }
+
+                    buffer = ArrayPool<byte>.Shared.Rent(4096);
+                }
+
                 if (length == buffer.Length)
                 {
-                    Array.Resize(ref buffer, buffer.Length * 2);
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
                 }
 
                 var read = await connection.Socket.ReceiveAsync(buffer.AsMemory(length), aborted).ConfigureAwait(false);
@@ -94,6 +115,8 @@ internal static class BareServer
                 }
 
                 length = 0;
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
@@ -101,6 +124,11 @@ internal static class BareServer
         }
         finally
         {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
             foreach (var room in joined)
             {
                 if (rooms.TryGetValue(room, out var members))

@@ -50,6 +50,24 @@ public sealed class LeanProtocolTests
         Assert.Equal("s1:2:3:xx", Encoding.UTF8.GetString(parsed.MessageIn(record)));
     }
 
+    [Theory]
+    [InlineData("{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[{\"id\":\"1-0\",\"room\":\"r\",\"message\":\"s1:2:3:xx\",\"sentAt\":\"t\"}]}")]
+    [InlineData("{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[{\"id\":\"1-0\",\"room\":\"\\\"message\\\":\\\"\",\"message\":\"m\",\"sentAt\":\"t\"}]}")]
+    [InlineData("{\"type\":1,\"target\":\"ReceiveMessage\",\"arguments\":[{\"id\":\"1\",\"room\":\"r\",\"message\":\"a\\\"b\",\"sentAt\":\"x\"}]}")]
+    [InlineData("{\"type\":1,\"target\":\"MemberJoined\",\"arguments\":[{\"room\":\"r\",\"message\":\"not a delivery\"}]}")]
+    [InlineData("{\"type\":3,\"invocationId\":\"4\",\"result\":\"1-0\"}")]
+    public void TheDeliveryShortcutReadsWhatTheJsonReaderReads(string text)
+    {
+        var record = Encoding.UTF8.GetBytes(text);
+
+        var quick = LeanProtocol.Parse(record);
+        var full = LeanProtocol.ParseJson(record);
+
+        Assert.Equal(full.Type, quick.Type);
+        Assert.Equal(full.HasMessage, quick.HasMessage);
+        Assert.Equal(Encoding.UTF8.GetString(full.MessageIn(record)), Encoding.UTF8.GetString(quick.MessageIn(record)));
+    }
+
     [Fact]
     public void EscapedMessageTextIsUnescaped()
     {

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http.Features;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,9 @@ internal sealed partial class LegacyEndpoint(
     ILogger<LegacyEndpoint> logger)
 {
     public const string FormatParameter = "format";
+
+    /// <summary>Marks the legacy endpoints, so that <see cref="UseFrameBatching"/> knows its requests.</summary>
+    public static readonly object Marker = new();
 
     private static readonly PipeOptions Inbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
 
@@ -59,6 +63,7 @@ internal sealed partial class LegacyEndpoint(
             KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
         }).ConfigureAwait(false);
 
+        var stream = (context.Features.Get<IHttpUpgradeFeature>() as CorkingStream.Upgrade)?.Stream;
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
         guard.Attach(connection);
@@ -66,6 +71,7 @@ internal sealed partial class LegacyEndpoint(
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), telemetry, () => drain.IsDraining, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
+            Stream = stream,
         };
         try
         {
@@ -76,6 +82,21 @@ internal sealed partial class LegacyEndpoint(
             LogDisconnected(logger, connection.ConnectionId);
         }
     }
+
+    /// <summary>
+    /// Makes the WebSockets of legacy connections over a <see cref="CorkingStream"/>, so their pump can send a batch of
+    /// frames in one write. Goes before the WebSocket middleware, which takes the upgrade feature when it runs.
+    /// </summary>
+    public static void UseFrameBatching(IApplicationBuilder app) => app.Use(static (context, next) =>
+    {
+        if (context.GetEndpoint()?.Metadata.Contains(Marker) == true
+            && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+        {
+            context.Features.Set<IHttpUpgradeFeature>(new CorkingStream.Upgrade(upgrade));
+        }
+
+        return next(context);
+    });
 
     [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
     private static partial void LogConnected(ILogger logger, string connectionId, string protocol);

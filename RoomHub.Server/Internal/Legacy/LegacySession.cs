@@ -48,6 +48,9 @@ internal sealed partial class LegacySession
     /// <summary>How long one frame may take from its first to its last fragment; a frame still open then cuts the connection.</summary>
     public TimeSpan FrameTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
+    /// <summary>The stream under the WebSocket, corked while more frames of a batch follow; none: a write per frame.</summary>
+    public CorkingStream? Stream { get; init; }
+
     public async Task RunAsync(CancellationToken stopping)
     {
         var application = _connection.Application;
@@ -241,36 +244,32 @@ internal sealed partial class LegacySession
                         continue;
                     }
 
-                    while (LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var delivery))
+                    // Each record is one frame; while another whole record follows in this read, the stream holds the
+                    // frame back, so the batch leaves in one write with its last frame.
+                    var more = LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var delivery);
+                    while (more)
                     {
-                        if (_socket.State != WebSocketState.Open)
+                        more = LegacyHubProtocol.TryReadRecord(ref buffer, out var nextPayload, out var nextDelivery);
+                        if (_socket.State == WebSocketState.Open)
                         {
-                            continue;
-                        }
-
-                        if (payload.IsSingleSegment)
-                        {
-                            await _socket.SendAsync(payload.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            // A record across pipe segments is sent from a rented copy, not one kept for the connection's life.
-                            var copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
-                            try
+                            if (Stream is { } stream)
                             {
-                                payload.CopyTo(copy);
-                                await _socket.SendAsync(copy.AsMemory(0, (int)payload.Length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                                stream.Corked = more;
                             }
-                            finally
+
+                            await SendFrameAsync(payload).ConfigureAwait(false);
+                            if (delivery)
                             {
-                                ArrayPool<byte>.Shared.Return(copy);
+                                _telemetry.Delivered(ConnectionRegistry.Legacy);
                             }
                         }
 
-                        if (delivery)
-                        {
-                            _telemetry.Delivered(ConnectionRegistry.Legacy);
-                        }
+                        (payload, delivery) = (nextPayload, nextDelivery);
+                    }
+
+                    if (Stream is { } uncork)
+                    {
+                        uncork.Corked = false;
                     }
 
                     if (read.IsCompleted || read.IsCanceled)
@@ -292,6 +291,27 @@ internal sealed partial class LegacySession
         finally
         {
             await hubOutput.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendFrameAsync(ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+        {
+            await _socket.SendAsync(payload.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        // A record across pipe segments is sent from a rented copy, not one kept for the connection's life.
+        var copy = ArrayPool<byte>.Shared.Rent((int)payload.Length);
+        try
+        {
+            payload.CopyTo(copy);
+            await _socket.SendAsync(copy.AsMemory(0, (int)payload.Length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
         }
     }
 

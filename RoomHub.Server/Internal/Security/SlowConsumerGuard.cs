@@ -64,14 +64,17 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
 
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-        {
-            if (_dropped)
-            {
-                return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
-            }
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
+            _dropped ? Dropped : Watch(inner.FlushAsync(cancellationToken));
 
-            var flush = inner.FlushAsync(cancellationToken);
+        /// <summary>SignalR writes each message with one call: the pipe copies and flushes it under one lock.</summary>
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
+            _dropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken));
+
+        private static ValueTask<FlushResult> Dropped => new(new FlushResult(isCanceled: false, isCompleted: true));
+
+        private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush)
+        {
             if (flush.IsCompleted)
             {
                 return flush;
@@ -80,7 +83,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
             // The pipe is paused: the queue is full. Waiting would make the writer (and everyone behind it) wait too.
             _dropped = true;
             drop();
-            return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
+            return Dropped;
         }
 
         private byte[] Sink(int sizeHint) => _sink is { } sink && sink.Length >= sizeHint ? sink : _sink = new byte[Math.Max(sizeHint, 4096)];

@@ -1,0 +1,140 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+/// <summary>
+/// The upgraded stream under a legacy connection's WebSocket, able to hold writes back while <see cref="Corked"/> is set
+/// and send them with the next write made while it is not (as TCP_CORK does for a socket). The legacy protocol needs a
+/// frame per message, and each frame the WebSocket sends is otherwise its own write and flush through Kestrel's
+/// output; the pump corks the stream while more frames of the same batch follow, so a batch leaves in one write.
+/// </summary>
+/// <remarks>
+/// Only the WebSocket writes to this stream, one write at a time (it serializes its own sends, pings and pongs
+/// included), so the held bytes need no lock. Whatever is held goes out with the next uncorked write: the pump's last
+/// frame of a batch, or the close frame. Reads pass straight through.
+/// </remarks>
+internal sealed class CorkingStream(Stream inner) : Stream
+{
+    /// <summary>Held bytes beyond this are sent at once, corked or not.</summary>
+    private const int MaxHeld = 64 * 1024;
+
+    private byte[]? _held;
+    private int _heldLength;
+    private volatile bool _corked;
+
+    /// <summary>Set by the pump while more frames of the current batch follow the one it is sending.</summary>
+    public bool Corked
+    {
+        get => _corked;
+        set => _corked = value;
+    }
+
+    public override bool CanRead => inner.CanRead;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => inner.CanWrite;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_held is null && !_corked)
+        {
+            return inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        Hold(buffer.Span);
+        return _corked && _heldLength < MaxHeld ? ValueTask.CompletedTask : SendHeldAsync(cancellationToken);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override void Flush() => inner.Flush();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    private void Hold(ReadOnlySpan<byte> bytes)
+    {
+        if (_held is null || _held.Length - _heldLength < bytes.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(4096, (_heldLength + bytes.Length) * 2));
+            if (_held is not null)
+            {
+                _held.AsSpan(0, _heldLength).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_held);
+            }
+
+            _held = larger;
+        }
+
+        bytes.CopyTo(_held.AsSpan(_heldLength));
+        _heldLength += bytes.Length;
+    }
+
+    private async ValueTask SendHeldAsync(CancellationToken cancellationToken)
+    {
+        var held = _held!;
+        var length = _heldLength;
+        _held = null;
+        _heldLength = 0;
+        try
+        {
+            await inner.WriteAsync(held.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // An idle connection keeps no buffer: it is rented for a batch and returned after it.
+            ArrayPool<byte>.Shared.Return(held);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (_held is { } held)
+            {
+                _held = null;
+                ArrayPool<byte>.Shared.Return(held);
+            }
+
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Put in place of the request's upgrade feature before the WebSocket middleware reads it, so the WebSocket accepted
+    /// for a legacy connection is made over a <see cref="CorkingStream"/>.
+    /// </summary>
+    public sealed class Upgrade(IHttpUpgradeFeature inner) : IHttpUpgradeFeature
+    {
+        public CorkingStream? Stream { get; private set; }
+
+        public bool IsUpgradableRequest => inner.IsUpgradableRequest;
+
+        public async Task<Stream> UpgradeAsync() => Stream = new CorkingStream(await inner.UpgradeAsync().ConfigureAwait(false));
+    }
+}
