@@ -19,10 +19,16 @@ public sealed class HeartbeatTests
         var sessions = new SessionMemory(options, TimeProvider.System);
         for (var i = 0; i < count; i++)
         {
-            var state = new ConnectionState($"c{i}", ConnectionRegistry.SignalR, user: null, session: $"session-{i:D12}");
+            var state = new ConnectionState($"c{i}", ConnectionRegistry.SignalR, user: null, session: $"session-{i:D12}") { Restoring = false };
             state.AddRoom($"room{i}");
             connections.Add(state);
         }
+
+        // A session still being restored keeps the record its previous connection left: its last-seen time is where the
+        // replay of what it missed starts.
+        var restoring = new ConnectionState("restoring", ConnectionRegistry.SignalR, user: null, session: "session-restoring");
+        restoring.AddRoom("room-restoring");
+        connections.Add(restoring);
 
         var heartbeat = new RoomHubHeartbeat(connections, presence, sessions, options, TimeProvider.System, NullLogger<RoomHubHeartbeat>.Instance);
         await heartbeat.BeatAsync(CancellationToken.None);
@@ -34,5 +40,7 @@ public sealed class HeartbeatTests
             Assert.NotNull(session);
             Assert.Equal([$"room{i}"], session.Rooms);
         }
+
+        Assert.Null(await sessions.GetAsync("anonymous", "session-restoring", CancellationToken.None));
     }
 }

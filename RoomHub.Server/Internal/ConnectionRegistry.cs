@@ -26,6 +26,13 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public PresenceMember Member => new(ConnectionId, User);
 
+    /// <summary>
+    /// Whether the session's rooms and missed messages are still being restored. Until they are, the session's record
+    /// is left as the previous connection left it: a restore that fails must not move the session's last-seen time
+    /// forward (the next restore replays from it) before anything was replayed.
+    /// </summary>
+    public bool Restoring { get; set; } = session is not null;
+
     /// <summary>The order of this connection's hub calls; made on first use, so idle connections do not pay for it.</summary>
     public CommandSequencer Commands => LazyInitializer.EnsureInitialized(ref _commands);
 

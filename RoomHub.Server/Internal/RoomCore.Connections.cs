@@ -37,6 +37,7 @@ internal sealed partial class RoomCore
 
         if (remembered is null)
         {
+            state.Restoring = false;
             return;
         }
 
@@ -56,6 +57,7 @@ internal sealed partial class RoomCore
         }
 
         await ReplayAsync(connectionId, remembered, cancellationToken).ConfigureAwait(false);
+        state.Restoring = false;
         LogSessionRestored(logger, connectionId, remembered.Rooms.Count);
     }
 
@@ -72,7 +74,7 @@ internal sealed partial class RoomCore
             await AnnounceAsync(room, state, joined: false).ConfigureAwait(false);
         }
 
-        if (state.Session is { } session)
+        if (state.Session is { } session && !state.Restoring)
         {
             // The TTL of the session's rooms counts from now, its last close.
             await BestEffortAsync(() => sessions.TouchAsync([(state.SessionOwner, session, state.Rooms())], time.GetUtcNow(), CancellationToken.None), "session").ConfigureAwait(false);
@@ -82,6 +84,8 @@ internal sealed partial class RoomCore
     /// <summary>
     /// Re-sends what the session's rooms received since shortly before its previous connection was last known alive:
     /// anything written to a connection that was already dead is not lost. Messages may arrive twice (same id).
+    /// A room whose history cannot be read fails the restore (UNAVAILABLE), as a room that cannot be joined does: the
+    /// connection is cut and the client's next connection replays again, rather than missing that room's messages.
     /// </summary>
     private async Task ReplayAsync(string connectionId, SessionState remembered, CancellationToken cancellationToken)
     {
@@ -103,7 +107,7 @@ internal sealed partial class RoomCore
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogStoreFailed(logger, "history", ex);
-                continue;
+                throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");
             }
 
             foreach (var message in missed.Messages)

@@ -49,7 +49,7 @@ internal sealed partial class RoomHubHeartbeat(
                 {
                     var rooms = connection.Rooms();
                     members.AddRange(rooms.Select(room => (room, connection.Member)));
-                    if (connection.Session is { } session)
+                    if (connection.Session is { } session && !connection.Restoring)
                     {
                         live.Add((connection.SessionOwner, session, rooms));
                     }

@@ -11,6 +11,7 @@ namespace RoomHub.Tests.Infrastructure;
 internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposable
 {
     private volatile TaskCompletionSource? _held;
+    private int _failNext;
 
     /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
     public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -29,6 +30,12 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
 
     public void Release() => _held?.TrySetResult();
 
+    /// <summary>The next read after an id fails, as a read from a Redis that has gone away does.</summary>
+    public void FailNext() => Volatile.Write(ref _failNext, 1);
+
+    /// <summary>Whether a read was failed by <see cref="FailNext"/>.</summary>
+    public bool Failed { get; private set; }
+
     public Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken) =>
         inner.AppendAsync(room, text, sentAt, cancellationToken);
 
@@ -37,6 +44,12 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
 
     public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _failNext, 0) == 1)
+        {
+            Failed = true;
+            throw new TimeoutException("The history read timed out (test).");
+        }
+
         if (_held is { } held)
         {
             Reached.TrySetResult();
