@@ -80,6 +80,77 @@ public sealed class RedisOutageTests
     }
 
     [Fact]
+    public async Task RedisThatStopsAnsweringFailsSendsInBoundedTimeAndIsSurvived()
+    {
+        // A Redis that keeps its connections open and answers nothing (a stalled host, a paused VM): no connection error
+        // arrives, so only the operation timeout (RoomHub:RedisOperationTimeout, 1.5 s) can tell.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 2, redis: redis);
+        var room = Rooms.Unique("stall");
+        await using var sender = await TestClient.ConnectAsync(cluster[0]);
+        await using var receiver = await TestClient.ConnectAsync(cluster[1]);
+        await receiver.SubscribeAsync(room);
+        var before = await sender.SendAsync(room, "before");
+        await receiver.WaitForAsync(m => m.Id == before, "delivery before the stall");
+
+        redis.Freeze(true);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var error = await Assert.ThrowsAsync<HubException>(() => sender.SendAsync(room, "during"));
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(4));
+            Assert.Contains(RoomErrorCodes.SendFailed + ": ", error.Message, StringComparison.Ordinal);
+
+            // A returning session cannot be restored: it is cut within the same bound, not left hanging.
+            var session = Guid.NewGuid().ToString("N");
+            clock.Restart();
+            await using var returning = new HubConnectionBuilder()
+                .WithUrl(new Uri(cluster[1].HubUrl + "?session=" + session), options =>
+                {
+                    options.SkipNegotiation = true;
+                    options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                })
+                .Build();
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            returning.Closed += _ => { closed.TrySetResult(); return Task.CompletedTask; };
+            try
+            {
+                await returning.StartAsync();
+                await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception ex) when (ex is not TimeoutException)
+            {
+                // Cut before the handshake's answer was read.
+            }
+
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+            Assert.Equal(HubConnectionState.Connected, sender.Connection.State);
+            Assert.Equal(HubConnectionState.Connected, receiver.Connection.State);
+        }
+        finally
+        {
+            redis.Freeze(false);
+        }
+
+        // Once Redis answers again, sends succeed and reach the other instance.
+        string? after = null;
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                after = await sender.SendAsync(room, "after");
+                return true;
+            }
+            catch (HubException)
+            {
+                return false;
+            }
+        }, "a send to succeed after Redis answered again", TimeSpan.FromSeconds(10));
+        await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the stall", TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
     public async Task ASessionThatReturnsWhileRedisIsAwayIsBackInItsRoomsOnceRedisIs()
     {
         await using var redis = new RedisServer();

@@ -76,6 +76,24 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the process where it stands (SIGSTOP) or lets it go on (SIGCONT): a Redis that keeps its connections open
+    /// and answers nothing, as a stalled or paused host does.
+    /// </summary>
+    public void Freeze(bool frozen)
+    {
+        if (_process is { HasExited: false } process)
+        {
+            using var signal = Process.Start("kill", [frozen ? "-STOP" : "-CONT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+                ?? throw new InvalidOperationException("kill did not start.");
+            signal.WaitForExit(5000);
+            if (signal.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"kill {(frozen ? "-STOP" : "-CONT")} exited with {signal.ExitCode}.");
+            }
+        }
+    }
+
     /// <summary>Ends the process at once (SIGKILL), as a crash would.</summary>
     public void Kill()
     {
@@ -111,6 +129,11 @@ public sealed class RedisServer : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        if (IsRunning)
+        {
+            Freeze(false);
+        }
+
         Kill();
         _process?.Dispose();
         try
