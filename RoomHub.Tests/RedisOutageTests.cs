@@ -55,19 +55,7 @@ public sealed class RedisOutageTests
         var back = Stopwatch.StartNew();
 
         // Within 2 s of Redis answering again, sends succeed and reach the rooms that existed before, on both instances.
-        string? after = null;
-        await Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                after = await sender.SendAsync(room, "after");
-                return true;
-            }
-            catch (HubException)
-            {
-                return false;
-            }
-        }, "a send to succeed after Redis returned", TimeSpan.FromSeconds(2));
+        var after = await sender.SendOnceAcceptedAsync(room, "after", TimeSpan.FromSeconds(2));
         var recovery = back.Elapsed;
 
         // The other instance may resubscribe a moment after this send: what it missed meanwhile is re-sent from history.
@@ -105,13 +93,7 @@ public sealed class RedisOutageTests
             // A returning session cannot be restored: it is cut within the same bound, not left hanging.
             var session = Guid.NewGuid().ToString("N");
             clock.Restart();
-            await using var returning = new HubConnectionBuilder()
-                .WithUrl(new Uri(cluster[1].HubUrl + "?session=" + session), options =>
-                {
-                    options.SkipNegotiation = true;
-                    options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-                })
-                .Build();
+            await using var returning = ReturningClient.Build(new Uri(cluster[1].HubUrl + "?session=" + session));
             var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             returning.Closed += _ => { closed.TrySetResult(); return Task.CompletedTask; };
             try
@@ -134,19 +116,7 @@ public sealed class RedisOutageTests
         }
 
         // Once Redis answers again, sends succeed and reach the other instance.
-        string? after = null;
-        await Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                after = await sender.SendAsync(room, "after");
-                return true;
-            }
-            catch (HubException)
-            {
-                return false;
-            }
-        }, "a send to succeed after Redis answered again", TimeSpan.FromSeconds(10));
+        var after = await sender.SendOnceAcceptedAsync(room, "after", TimeSpan.FromSeconds(10));
         await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the stall", TimeSpan.FromSeconds(5));
     }
 
@@ -173,33 +143,13 @@ public sealed class RedisOutageTests
         // reconnecting instead of giving up, and is back in its rooms once Redis is.
         var received = new System.Collections.Concurrent.ConcurrentQueue<RoomMessage>();
         var states = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        await using var returning = new HubConnectionBuilder()
-            .WithUrl(new Uri(cluster[0].HubUrl + "?session=" + session), options =>
-            {
-                options.SkipNegotiation = true;
-                options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-            })
-            .WithAutomaticReconnect(Enumerable.Repeat(TimeSpan.FromMilliseconds(250), 200).ToArray())
-            .Build();
+        await using var returning = ReturningClient.Build(new Uri(cluster[0].HubUrl + "?session=" + session), retries: 200, delay: TimeSpan.FromMilliseconds(250));
         returning.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), received.Enqueue);
         returning.Reconnecting += ex => { states.Enqueue("reconnecting: " + ex?.Message); return Task.CompletedTask; };
         returning.Reconnected += _ => { states.Enqueue("reconnected"); return Task.CompletedTask; };
         returning.Closed += ex => { states.Enqueue("closed: " + ex?.Message); return Task.CompletedTask; };
-        // The cut can come before the client has read the handshake's answer; a first start is retried, as applications
-        // do (SignalR reconnects by itself only once it has been connected).
-        await Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                await returning.StartAsync();
-                states.Enqueue("started");
-                return true;
-            }
-            catch (Exception ex) when (ex is not TimeoutException)
-            {
-                return false;
-            }
-        }, "the client to start");
+        await returning.StartRetryingAsync();
+        states.Enqueue("started");
         try
         {
             await Poll.UntilAsync(() => states.Any(s => s.StartsWith("reconnecting", StringComparison.Ordinal) || s.StartsWith("closed", StringComparison.Ordinal)),

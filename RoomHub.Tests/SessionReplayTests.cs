@@ -112,29 +112,9 @@ public sealed class SessionReplayTests
         // good; the connection is cut instead, and the client's next one (automatic reconnect) replays them.
         history.FailNext();
         var received = new System.Collections.Concurrent.ConcurrentQueue<RoomMessage>();
-        await using var back = new HubConnectionBuilder()
-            .WithUrl(url, options =>
-            {
-                options.SkipNegotiation = true;
-                options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
-            })
-            .WithAutomaticReconnect(Enumerable.Repeat(TimeSpan.FromMilliseconds(100), 100).ToArray())
-            .Build();
+        await using var back = ReturningClient.Build(url, retries: 100, delay: TimeSpan.FromMilliseconds(100));
         back.On<RoomMessage>(nameof(IRoomClient.ReceiveMessage), received.Enqueue);
-
-        // The cut can come before the client has read the handshake's answer; a first start is retried, as applications do.
-        await Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                await back.StartAsync();
-                return true;
-            }
-            catch (Exception ex) when (ex is not TimeoutException)
-            {
-                return false;
-            }
-        }, "the client to start");
+        await back.StartRetryingAsync();
 
         await Poll.UntilAsync(() => missed.All(id => received.Any(m => m.Room == room && m.Id == id)), "the messages sent while away, replayed by a later connection");
         Assert.True(history.Failed, "the first replay read was made to fail");

@@ -1,11 +1,8 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using System.Net;
 using System.Net.WebSockets;
 using System.Threading.Channels;
 using RoomHub.Bench.Clients;
@@ -22,9 +19,7 @@ internal static class BareServer
 {
     public static async Task RunAsync(int port, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        var builder = LoopbackApp.CreateBuilder(port);
         var app = builder.Build();
         var rooms = new ConcurrentDictionary<string, ConcurrentDictionary<Connection, byte>>();
         app.UseWebSockets();

@@ -1,10 +1,7 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using RoomHub.Contracts;
 
 namespace RoomHub.Bench.Targets;
@@ -19,9 +16,7 @@ internal static class StockServer
 {
     public static async Task RunAsync(int port, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        var builder = LoopbackApp.CreateBuilder(port);
         var signalR = builder.Services.AddSignalR();
         if (Environment.GetEnvironmentVariable("REDIS_URL") is { Length: > 0 } redis)
         {
