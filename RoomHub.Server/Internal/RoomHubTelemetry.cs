@@ -44,7 +44,7 @@ internal sealed class RoomHubTelemetry : IDisposable
             new Measurement<long>(Volatile.Read(ref _deliveredSignalR), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.SignalR)),
             new Measurement<long>(Volatile.Read(ref _deliveredLegacy), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.Legacy)),
         }, "{message}", "Room messages written to a member's connection, by transport.");
-        MessageLatency = _meter.CreateHistogram("roomhub.message.latency", "s", "From a message's acceptance (its sentAt) to its write to a member's connection on this instance.",
+        MessageLatency = _meter.CreateHistogram("roomhub.message.latency", "s", "From a message's acceptance (its sentAt) to its first write to a member's connection on this instance: one sample per message, instance and protocol.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
         StoreDuration = _meter.CreateHistogram("roomhub.store.duration", "s", "Duration of history, presence and session store operations.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
