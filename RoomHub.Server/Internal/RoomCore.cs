@@ -167,12 +167,7 @@ internal sealed partial class RoomCore(
         }
     }
 
-    private Task InTurnAsync(string connectionId, Func<Task> command) =>
-        InTurnAsync(connectionId, async () =>
-        {
-            await command().ConfigureAwait(false);
-            return true;
-        });
+    private Task InTurnAsync(string connectionId, Func<Task> command) => InTurnAsync(connectionId, command.WithResult());
 
     /// <summary>Every way into a room (Subscribe, Resume, a restored session) comes through here, and so past the room rules.</summary>
     private async Task JoinAsync(string connectionId, string room, CancellationToken cancellationToken)
@@ -223,12 +218,7 @@ internal sealed partial class RoomCore(
         }
     }
 
-    private Task Unavailable(Func<Task> operation, string what) =>
-        Unavailable(async () =>
-        {
-            await operation().ConfigureAwait(false);
-            return true;
-        }, what);
+    private Task Unavailable(Func<Task> operation, string what) => Unavailable(operation.WithResult(), what);
 
     private async Task BestEffortAsync(Func<Task> operation, string what)
     {

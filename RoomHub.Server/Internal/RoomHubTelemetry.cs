@@ -110,12 +110,7 @@ internal sealed class RoomHubTelemetry : IDisposable
         }
     }
 
-    public async Task TimeAsync(string store, string operation, Func<Task> action) =>
-        await TimeAsync(store, operation, async () =>
-        {
-            await action().ConfigureAwait(false);
-            return true;
-        }).ConfigureAwait(false);
+    public Task TimeAsync(string store, string operation, Func<Task> action) => TimeAsync(store, operation, action.WithResult());
 
     public void Dispose() => _meter.Dispose();
 }
