@@ -78,14 +78,7 @@ internal sealed class CorkingStream(Stream inner) : Stream
     {
         if (_held is null || _held.Length - _heldLength < bytes.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(4096, (_heldLength + bytes.Length) * 2));
-            if (_held is not null)
-            {
-                _held.AsSpan(0, _heldLength).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_held);
-            }
-
-            _held = larger;
+            _held = PooledBytes.Grow(_held, _heldLength, Math.Max(4096, (_heldLength + bytes.Length) * 2));
         }
 
         bytes.CopyTo(_held.AsSpan(_heldLength));

@@ -147,7 +147,7 @@ internal sealed partial class LegacySession
                     {
                         if (frame.Length - length < ReceiveChunk)
                         {
-                            frame = Grow(frame, length);
+                            frame = PooledBytes.Grow(frame, length, frame.Length * 2);
                         }
 
                         result = await _socket.ReceiveAsync(frame.AsMemory(length), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
@@ -215,14 +215,6 @@ internal sealed partial class LegacySession
         }
     }
 
-    private static byte[] Grow(byte[] frame, int length)
-    {
-        var larger = ArrayPool<byte>.Shared.Rent(frame.Length * 2);
-        frame.AsSpan(0, length).CopyTo(larger);
-        ArrayPool<byte>.Shared.Return(frame);
-        return larger;
-    }
-
     private async Task SendAsync(PipeReader hubOutput)
     {
         var handshakeDone = false;
@@ -245,18 +237,18 @@ internal sealed partial class LegacySession
                     }
 
                     // Each record is one frame; while another whole record follows in this read, the stream holds the
-                    // frame back, so the batch leaves in one write with its last frame.
+                    // frame back, so the batch leaves in one write with its last frame (the stream is left uncorked).
                     var more = LegacyHubProtocol.TryReadRecord(ref buffer, out var payload, out var delivery);
                     while (more)
                     {
                         more = LegacyHubProtocol.TryReadRecord(ref buffer, out var nextPayload, out var nextDelivery);
+                        if (Stream is { } stream)
+                        {
+                            stream.Corked = more;
+                        }
+
                         if (_socket.State == WebSocketState.Open)
                         {
-                            if (Stream is { } stream)
-                            {
-                                stream.Corked = more;
-                            }
-
                             await SendFrameAsync(payload).ConfigureAwait(false);
                             if (delivery)
                             {
@@ -265,11 +257,6 @@ internal sealed partial class LegacySession
                         }
 
                         (payload, delivery) = (nextPayload, nextDelivery);
-                    }
-
-                    if (Stream is { } uncork)
-                    {
-                        uncork.Corked = false;
                     }
 
                     if (read.IsCompleted || read.IsCanceled)
