@@ -52,17 +52,8 @@ internal sealed class TargetSet : IAsyncDisposable
 
             if (options.Stock)
             {
-                for (var i = 0; i < options.Instances; i++)
-                {
-                    var self = typeof(TargetSet).Assembly.Location;
-                    var environment = redisUrl is null ? null : new Dictionary<string, string> { ["REDIS_URL"] = redisUrl };
-                    var (server, port) = await StartOnFreePortAsync(
-                        p => ChildProcess.Start($"stock-server-{i}", DotNet(), [self, "stock-server", "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p, environment),
-                        TcpOpenAsync, cancellationToken).ConfigureAwait(false);
-                    set._servers.Add(server);
-                    set.Urls.Add(new Uri($"http://127.0.0.1:{port}/"));
-                }
-
+                var environment = redisUrl is null ? null : new Dictionary<string, string> { ["REDIS_URL"] = redisUrl };
+                await set.StartComparisonServersAsync("stock-server", options.Instances, "http", environment, cancellationToken).ConfigureAwait(false);
                 set.Description = $"{options.Instances} stock SignalR hub(s)" + (redisUrl is null ? " (in memory)" : " over one redis-server");
                 log($"started {set.Description}: {string.Join(", ", set.Urls)}");
                 return set;
@@ -70,16 +61,7 @@ internal sealed class TargetSet : IAsyncDisposable
 
             if (options.Bare)
             {
-                for (var i = 0; i < options.Instances; i++)
-                {
-                    var self = typeof(TargetSet).Assembly.Location;
-                    var (server, port) = await StartOnFreePortAsync(
-                        p => ChildProcess.Start($"bare-server-{i}", DotNet(), [self, "bare-server", "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p),
-                        TcpOpenAsync, cancellationToken).ConfigureAwait(false);
-                    set._servers.Add(server);
-                    set.Urls.Add(new Uri($"ws://127.0.0.1:{port}/"));
-                }
-
+                await set.StartComparisonServersAsync("bare-server", options.Instances, "ws", environment: null, cancellationToken).ConfigureAwait(false);
                 set.Description = $"{options.Instances} bare Kestrel broadcast server(s)";
                 return set;
             }
@@ -129,6 +111,24 @@ internal sealed class TargetSet : IAsyncDisposable
         {
             await set.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> of the bench's own comparison servers (<c>RoomHub.Bench bare-server</c> or
+    /// <c>stock-server</c>) on free loopback ports, as child processes sampled like the RoomHub instances.
+    /// </summary>
+    private async Task StartComparisonServersAsync(string scenario, int count, string scheme, IDictionary<string, string>? environment, CancellationToken cancellationToken)
+    {
+        var self = typeof(TargetSet).Assembly.Location;
+        for (var i = 0; i < count; i++)
+        {
+            var name = $"{scenario}-{i}";
+            var (server, port) = await StartOnFreePortAsync(
+                p => ChildProcess.Start(name, DotNet(), [self, scenario, "--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)], p, environment),
+                TcpOpenAsync, cancellationToken).ConfigureAwait(false);
+            _servers.Add(server);
+            Urls.Add(new Uri($"{scheme}://127.0.0.1:{port}/"));
         }
     }
 
