@@ -29,6 +29,15 @@ public sealed class SessionReplayTests
         return (server, server.Services.GetRequiredService<HeldHistory>());
     }
 
+    /// <summary>A session's URL, after a connection of that session joined <paramref name="room"/> and went away.</summary>
+    private static async Task<Uri> LeftInRoomAsync(RoomHubInstance server, string room)
+    {
+        var url = new Uri(server.HubUrl + "?session=" + Guid.NewGuid().ToString("N"));
+        await using var first = await TestClient.ConnectAsync(url);
+        await first.SubscribeAsync(room);
+        return url;
+    }
+
     private static async Task<List<string>> SendWhileAwayAsync(TestClient publisher, string room)
     {
         var ids = new List<string>();
@@ -46,11 +55,7 @@ public sealed class SessionReplayTests
         var (server, history) = await StartAsync();
         await using var _ = server;
         var room = Rooms.Unique("replay");
-        var url = new Uri(server.HubUrl + "?session=" + Guid.NewGuid().ToString("N"));
-        await using (var first = await TestClient.ConnectAsync(url))
-        {
-            await first.SubscribeAsync(room);
-        }
+        var url = await LeftInRoomAsync(server, room);
 
         await using var publisher = await TestClient.ConnectAsync(server);
         var missed = await SendWhileAwayAsync(publisher, room);
@@ -99,11 +104,7 @@ public sealed class SessionReplayTests
         var (server, history) = await StartAsync();
         await using var _ = server;
         var room = Rooms.Unique("replay-fails");
-        var url = new Uri(server.HubUrl + "?session=" + Guid.NewGuid().ToString("N"));
-        await using (var first = await TestClient.ConnectAsync(url))
-        {
-            await first.SubscribeAsync(room);
-        }
+        var url = await LeftInRoomAsync(server, room);
 
         await using var publisher = await TestClient.ConnectAsync(server);
         var missed = await SendWhileAwayAsync(publisher, room);
