@@ -20,6 +20,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("roomhub-redis-");
     private Process? _process;
+    private bool _frozen;
 
     public RedisServer()
     {
@@ -91,6 +92,8 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 throw new InvalidOperationException($"kill {(frozen ? "-STOP" : "-CONT")} exited with {signal.ExitCode}.");
             }
+
+            _frozen = frozen;
         }
     }
 
@@ -129,7 +132,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        if (IsRunning)
+        if (_frozen)
         {
             Freeze(false);
         }
