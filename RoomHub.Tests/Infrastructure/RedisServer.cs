@@ -65,13 +65,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// </summary>
     public async Task SaveAsync()
     {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", Port);
-        var stream = client.GetStream();
-        await stream.WriteAsync("SAVE\r\n"u8.ToArray());
-        var buffer = new byte[16];
-        var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        if (!Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+OK", StringComparison.Ordinal))
+        if (!(await CommandAsync("SAVE", TimeSpan.FromSeconds(10))).StartsWith("+OK", StringComparison.Ordinal))
         {
             throw new InvalidOperationException("redis-server did not save its data set.");
         }
@@ -116,18 +110,24 @@ public sealed class RedisServer : IAsyncDisposable
 
         try
         {
-            using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", Port);
-            var stream = client.GetStream();
-            await stream.WriteAsync("PING\r\n"u8.ToArray());
-            var buffer = new byte[16];
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
-            return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+            return (await CommandAsync("PING", TimeSpan.FromSeconds(2))).StartsWith("+PONG", StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
         {
             return false;
         }
+    }
+
+    /// <summary>Sends one inline command on a connection of its own and returns the start of the reply.</summary>
+    private async Task<string> CommandAsync(string command, TimeSpan timeout)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
+        var buffer = new byte[16];
+        var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(timeout);
+        return Encoding.ASCII.GetString(buffer, 0, read);
     }
 
     public ValueTask DisposeAsync()
