@@ -32,4 +32,7 @@ public static class RoomErrorCodes
 
     /// <summary>The connection is already in as many rooms as the server allows. Leave one first.</summary>
     public const string TooManyRooms = "TOO_MANY_ROOMS";
+
+    /// <summary>The instance has as many sends under way as it takes at once; nothing was stored or delivered. Retry after a short pause.</summary>
+    public const string Overloaded = "OVERLOADED";
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -51,7 +52,7 @@ public static class RoomHubExtensions
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<DeliveryMeter>();
 
-        var signalR = services.AddSignalR().AddMessagePackProtocol();
+        var signalR = services.AddSignalR(hub => hub.AddFilter<HubFailureFilter>()).AddMessagePackProtocol();
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Envelope, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<LegacyEndpoint>();
@@ -94,8 +95,28 @@ public static class RoomHubExtensions
         }
 
         AddTelemetry(builder);
+        AddLoggingDefaults(builder);
         builder.AddRoomHubSecurity();
         return builder;
+    }
+
+    /// <summary>
+    /// Logging that holds up under load, unless configured otherwise: SignalR's per-call error log (every refused call
+    /// at Error, with a stack trace) is off, <see cref="HubFailureFilter"/> logs the calls that fail by fault, and a
+    /// full console log queue drops lines instead of blocking the threads that write them.
+    /// </summary>
+    private static void AddLoggingDefaults(WebApplicationBuilder builder)
+    {
+        const string dispatcher = "Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher";
+        if (builder.Configuration[$"Logging:LogLevel:{dispatcher}"] is null)
+        {
+            builder.Logging.AddFilter(dispatcher, LogLevel.Critical);
+        }
+
+        if (builder.Configuration["Logging:Console:QueueFullMode"] is null)
+        {
+            builder.Services.Configure<ConsoleLoggerOptions>(console => console.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite);
+        }
     }
 
     /// <summary>

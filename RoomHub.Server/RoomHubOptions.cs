@@ -63,6 +63,13 @@ public sealed class RoomHubOptions
     /// </summary>
     public int SendPipelineDepth { get; set; } = 16;
 
+    /// <summary>
+    /// How many sends one instance works on at once, across all its connections. A send beyond it fails at once with
+    /// <c>OVERLOADED</c> (nothing stored, nothing delivered), so that an instance given more than it can do answers
+    /// part of it quickly instead of falling behind on all of it until its Redis commands time out. Default 1,000.
+    /// </summary>
+    public int MaxSendsInFlight { get; set; } = 1000;
+
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 

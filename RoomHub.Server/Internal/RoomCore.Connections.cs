@@ -31,7 +31,7 @@ internal sealed partial class RoomCore
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogStoreFailed(logger, "session", ex);
+            ReportStoreFailed("session", ex);
             throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session could not be restored right now; reconnect later.");
         }
 
@@ -106,7 +106,7 @@ internal sealed partial class RoomCore
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogStoreFailed(logger, "history", ex);
+                ReportStoreFailed("history", ex);
                 throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");
             }
 

@@ -30,6 +30,9 @@ internal sealed partial class RoomCore(
     private readonly RoomHubOptions _options = options.Value;
     private readonly int _maxRooms = security.Value.MaxRoomsPerConnection;
     private readonly RoomPatterns _eventRooms = new(options.Value.Presence.EventRooms);
+    private readonly LogThrottle _publishFailures = new(time, TimeSpan.FromSeconds(1));
+    private readonly LogThrottle _storeFailures = new(time, TimeSpan.FromSeconds(1));
+    private int _sendsInFlight;
 
     public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
@@ -73,6 +76,14 @@ internal sealed partial class RoomCore(
             throw;
         }
 
+        // Refused at once rather than queued: a send that waited for room would be stored out of its connection's order.
+        if (Interlocked.Increment(ref _sendsInFlight) > _options.MaxSendsInFlight)
+        {
+            Interlocked.Decrement(ref _sendsInFlight);
+            telemetry.Rejected(RoomErrorCodes.Overloaded);
+            throw RoomRules.Error(RoomErrorCodes.Overloaded, "The server is busy; nothing was sent. Retry after a short pause.");
+        }
+
         // A connection's sends overlap (see CommandSequencer): this one is stored while earlier ones are still on their
         // way, and published only after the one before it, so the room gets them in the order they were sent.
         var turn = connections.Get(connectionId)?.Commands.BeginSend();
@@ -98,12 +109,13 @@ internal sealed partial class RoomCore(
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             telemetry.Rejected(RoomErrorCodes.SendFailed);
-            LogPublishFailed(logger, name, ex);
+            ReportPublishFailed(name, ex);
             throw RoomRules.Error(RoomErrorCodes.SendFailed, "The message could not be stored and published; retry later.");
         }
         finally
         {
             turn?.Finish();
+            Interlocked.Decrement(ref _sendsInFlight);
         }
 
         telemetry.MessagesPublished.Add(1);
@@ -213,7 +225,7 @@ internal sealed partial class RoomCore(
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or HubException))
         {
-            LogStoreFailed(logger, what, ex);
+            ReportStoreFailed(what, ex);
             throw RoomRules.Error(RoomErrorCodes.Unavailable, $"The server could not {what} right now; retry later.");
         }
     }
@@ -228,13 +240,29 @@ internal sealed partial class RoomCore(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogStoreFailed(logger, what, ex);
+            ReportStoreFailed(what, ex);
         }
     }
 
-    [LoggerMessage(2001, LogLevel.Warning, "Publishing to room {Room} failed.")]
-    private static partial void LogPublishFailed(ILogger logger, string room, Exception exception);
+    private void ReportPublishFailed(string room, Exception exception)
+    {
+        if (_publishFailures.ShouldLog(out var suppressed))
+        {
+            LogPublishFailed(logger, room, suppressed, exception);
+        }
+    }
 
-    [LoggerMessage(2002, LogLevel.Warning, "Could not update or read {What}; it is retried or repaired by the heartbeat.")]
-    private static partial void LogStoreFailed(ILogger logger, string what, Exception exception);
+    private void ReportStoreFailed(string what, Exception exception)
+    {
+        if (_storeFailures.ShouldLog(out var suppressed))
+        {
+            LogStoreFailed(logger, what, suppressed, exception);
+        }
+    }
+
+    [LoggerMessage(2001, LogLevel.Warning, "Publishing to room {Room} failed ({Suppressed} more failed sends since the last report).")]
+    private static partial void LogPublishFailed(ILogger logger, string room, int suppressed, Exception exception);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Could not update or read {What}; it is retried or repaired by the heartbeat ({Suppressed} more store failures since the last report).")]
+    private static partial void LogStoreFailed(ILogger logger, string what, int suppressed, Exception exception);
 }

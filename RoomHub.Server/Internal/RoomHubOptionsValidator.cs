@@ -50,6 +50,11 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:SendPipelineDepth must be at least 1.");
         }
 
+        if (options.MaxSendsInFlight < 1)
+        {
+            failures.Add("RoomHub:MaxSendsInFlight must be at least 1.");
+        }
+
         if (options.DrainTimeout < TimeSpan.Zero || options.DrainWaves < 1)
         {
             failures.Add("RoomHub:DrainTimeout must not be negative and RoomHub:DrainWaves must be at least 1.");

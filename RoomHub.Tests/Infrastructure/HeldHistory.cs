@@ -5,12 +5,14 @@ using RoomHub.Server.Internal.Engine;
 namespace RoomHub.Tests.Infrastructure;
 
 /// <summary>
-/// The server's own room history, except that reads of what came after an id (a session's replay, a resume) can be
-/// held until the test releases them: the test decides what happens while a replay is under way, with no timing luck.
+/// The server's own room history, except that reads of what came after an id (a session's replay, a resume), or
+/// appends (sends), can be held until the test releases them: the test decides what happens while a replay or a send
+/// is under way, with no timing luck.
 /// </summary>
 internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposable
 {
     private volatile TaskCompletionSource? _held;
+    private volatile TaskCompletionSource? _heldAppends;
     private int _failNext;
 
     /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
@@ -28,7 +30,17 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     /// <summary>From now on, reads after an id wait for <see cref="Release"/>.</summary>
     public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public void Release() => _held?.TrySetResult();
+    /// <summary>From now on, appends wait for <see cref="Release"/>.</summary>
+    public void HoldAppends() => _heldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when a held append has begun.</summary>
+    public TaskCompletionSource AppendReached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Release()
+    {
+        _held?.TrySetResult();
+        _heldAppends?.TrySetResult();
+    }
 
     /// <summary>The next read after an id fails, as a read from a Redis that has gone away does.</summary>
     public void FailNext() => Volatile.Write(ref _failNext, 1);
@@ -36,8 +48,16 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     /// <summary>Whether a read was failed by <see cref="FailNext"/>.</summary>
     public bool Failed { get; private set; }
 
-    public Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken) =>
-        inner.AppendAsync(room, text, sentAt, cancellationToken);
+    public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
+    {
+        if (_heldAppends is { } held)
+        {
+            AppendReached.TrySetResult();
+            await held.Task.WaitAsync(cancellationToken);
+        }
+
+        return await inner.AppendAsync(room, text, sentAt, cancellationToken);
+    }
 
     public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken) =>
         inner.GetLatestAsync(room, limit, cancellationToken);
