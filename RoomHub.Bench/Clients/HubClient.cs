@@ -22,6 +22,8 @@ internal sealed class HubClient : IBenchConnection
 
     public Task Completion => _closed.Task;
 
+    public Action? OnRefused { get; set; }
+
     public static async Task<HubClient> ConnectAsync(Uri hubUrl, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
     {
         var connection = new HubConnectionBuilder()
@@ -73,8 +75,19 @@ internal sealed class HubClient : IBenchConnection
     {
         var sent = _connection.InvokeAsync<string>(nameof(IRoomHub.SendMessage), room, Encoding.ASCII.GetString(text.Span), cancellationToken);
         _ = sent.ContinueWith(
-            static (task, state) => ((RunStats)state!).CountSendError(),
-            _stats,
+            static (task, state) =>
+            {
+                var client = (HubClient)state!;
+                if (task.Exception?.InnerException?.Message is { } error && Refusals.IsRefusal(error))
+                {
+                    client.OnRefused?.Invoke();
+                }
+                else
+                {
+                    client._stats.CountSendError();
+                }
+            },
+            this,
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);

@@ -11,4 +11,10 @@ internal interface IBenchConnection : IAsyncDisposable
 
     /// <summary>Faults when the connection ends unexpectedly.</summary>
     Task Completion { get; }
+
+    /// <summary>
+    /// Called when the server refuses one of this connection's sends before storing it (<see cref="Refusals"/>): that
+    /// message is not owed to anyone, so the run does not count it as lost.
+    /// </summary>
+    Action? OnRefused { get; set; }
 }

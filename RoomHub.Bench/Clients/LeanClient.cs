@@ -33,6 +33,8 @@ internal sealed class LeanClient : IBenchConnection
 
     public Task Completion => _completion;
 
+    public Action? OnRefused { get; set; }
+
     public static async Task<LeanClient> ConnectAsync(Uri hubUrl, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
@@ -172,9 +174,16 @@ internal sealed class LeanClient : IBenchConnection
                             pending.TrySetResult();
                         }
                     }
-                    else if (parsed.Error is not null)
+                    else if (parsed.Error is { } sendError)
                     {
-                        _stats.CountSendError();
+                        if (Refusals.IsRefusal(sendError))
+                        {
+                            OnRefused?.Invoke();
+                        }
+                        else
+                        {
+                            _stats.CountSendError();
+                        }
                     }
 
                     break;

@@ -28,6 +28,8 @@ internal sealed class LegacyClient : IBenchConnection
 
     public Task Completion => _completion;
 
+    public Action? OnRefused { get; set; }
+
     public static async Task<LegacyClient> ConnectAsync(Uri url, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
@@ -102,7 +104,11 @@ internal sealed class LegacyClient : IBenchConnection
                     continue;
                 }
 
-                if (_receiver is null)
+                if (Refusals.IsRefusal(buffer.AsSpan(0, length)))
+                {
+                    OnRefused?.Invoke();
+                }
+                else if (_receiver is null)
                 {
                     _stats.CountForeignFrame();
                 }

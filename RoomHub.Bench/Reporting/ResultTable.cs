@@ -46,6 +46,11 @@ internal static class ResultTable
             Row(p.Name, $"pid {p.Pid}, CPU {p.CpuPercent:0}% of a core, RSS {p.RssMegabytes:0.0} MB" + (p.RssMegabytesBefore is { } before ? $" (was {before:0.0} MB)" : ""));
         }
 
+        if (r.Refused > 0)
+        {
+            Row("refused by the server", $"{r.Refused:N0} sends ({r.Refused * 100.0 / Math.Max(r.MessagesSent, 1):0.#}% of those sent; not stored, not owed)");
+        }
+
         if (r.ForeignFrames > 0 || r.SendErrors > 0)
         {
             Row("other frames / send errors", $"{r.ForeignFrames} / {r.SendErrors}");

@@ -37,6 +37,9 @@ internal sealed record RunResult
     public long Duplicates { get; init; }
     public long ForeignFrames { get; init; }
     public long SendErrors { get; init; }
+
+    /// <summary>Sends the server refused before storing them (OVERLOADED, RATE_LIMITED); not counted as lost.</summary>
+    public long Refused { get; init; }
     public LatencySummary Latency { get; init; } = LatencySummary.Empty;
     public LatencySummary? LatencySameInstance { get; init; }
     public LatencySummary? LatencyOtherInstance { get; init; }

@@ -44,6 +44,16 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             foreach (var sender in senders)
             {
                 stats.SetSenderTarget(sender.Plan.SenderId, sender.Plan.Target);
+
+                // A refused message is owed to nobody: it leaves the expected deliveries (and the in-flight window).
+                var fanout = fanoutOf[sender.Plan.SendsTo!];
+                var node = sender;
+                sender.Connection.OnRefused = () =>
+                {
+                    Interlocked.Increment(ref node.Refused);
+                    Interlocked.Add(ref _expectedDeliveries, -fanout);
+                    stats.CountRefused();
+                };
             }
 
             var totalFanout = senders.Sum(s => fanoutOf[s.Plan.SendsTo!]);
@@ -215,7 +225,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
     private RunResult Summarize(LoadPlan plan, RunStats stats, DateTimeOffset startedAt, double measured, double connectSeconds,
         ProcSample[] serverStart, ProcSample[] serverEnd, ProcSample redisStart, ProcSample redisEnd, TimeSpan clientCpu, (TimeSpan Pause, int Collections) clientGc, List<string> notes)
     {
-        var sentBy = _nodes.Where(n => n.Plan.SendsTo is not null).GroupBy(n => n.Plan.SendsTo!).ToDictionary(g => g.Key, g => g.Select(n => (n.Plan.SenderId, n.Sent)).ToList());
+        var sentBy = _nodes.Where(n => n.Plan.SendsTo is not null).GroupBy(n => n.Plan.SendsTo!).ToDictionary(g => g.Key, g => g.Select(n => (n.Plan.SenderId, n.Sent - Interlocked.Read(ref n.Refused))).ToList());
         long lost = 0, duplicates = 0;
         foreach (var member in _nodes.Where(n => n.Receiver is not null))
         {
@@ -260,6 +270,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             Duplicates = duplicates,
             ForeignFrames = stats.ForeignFrames,
             SendErrors = stats.SendErrors,
+            Refused = stats.Refused,
             Latency = stats.Latency.Summarize(),
             LatencySameInstance = targets.Urls.Count > 1 ? stats.SameTarget.Summarize() : null,
             LatencyOtherInstance = targets.Urls.Count > 1 ? stats.OtherTarget.Summarize() : null,
@@ -281,5 +292,8 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
         public IBenchConnection Connection { get; } = connection;
         public Receiver? Receiver { get; } = receiver;
         public long Sent { get; set; }
+
+        /// <summary>Sends the server refused before storing them (OVERLOADED, RATE_LIMITED).</summary>
+        public long Refused;
     }
 }

@@ -120,6 +120,30 @@ public sealed class BenchEndToEndTests(BenchEndToEndTests.BenchCluster fixture, 
         Assert.Equal(5, result.RoomSize);
     }
 
+    [Theory]
+    [InlineData("legacy")]
+    [InlineData("lean")]
+    [InlineData("hub")]
+    public async Task SendsTheServerRefusesAreCountedAsRefusedNotLost(string client)
+    {
+        // Each connection may send 20 messages a second and sends 100: most sends are refused with RATE_LIMITED.
+        var limited = new Dictionary<string, string?>(BenchLimits)
+        {
+            ["RoomHub:Security:SendsPerSecond"] = "20",
+            ["RoomHub:Security:SendBurst"] = "5",
+        };
+        await using var instance = await RoomHubInstance.StartAsync(limited);
+
+        var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--client", client, "--connections", "10", "--room-size", "5", "--msg-rate", "100", "--duration", "1", "--warmup", "0");
+
+        Assert.InRange(result.Refused, result.MessagesSent / 2, result.MessagesSent);
+        Assert.Equal(result.ExpectedDeliveries, result.Delivered);
+        Assert.InRange(result.Delivered, 5 * 20, long.MaxValue);
+        Assert.Equal(0, result.Lost);
+        Assert.Equal(0, result.OrderViolations);
+        Assert.Equal(0, result.SendErrors);
+    }
+
     private async Task<RunResult> RunAsync(params string[] args)
     {
         var options = BenchOptions.Parse(args);
