@@ -24,7 +24,7 @@ internal sealed partial class LegacyEndpoint(
     /// <summary>Marks the legacy endpoints, so that <see cref="UseFrameBatching"/> knows its requests.</summary>
     public static readonly object Marker = new();
 
-    private static readonly PipeOptions Inbound = new(pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
+    private static readonly PipeOptions Inbound = new(SegmentPool.Instance, pauseWriterThreshold: 64 * 1024, resumeWriterThreshold: 32 * 1024, useSynchronizationContext: false);
 
     private readonly LegacyHubProtocol _bare = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Bare);
     private readonly LegacyHubProtocol _envelope = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Envelope);
