@@ -78,14 +78,7 @@ internal sealed class HubClient : IBenchConnection
             static (task, state) =>
             {
                 var client = (HubClient)state!;
-                if (task.Exception?.InnerException?.Message is { } error && Refusals.IsRefusal(error))
-                {
-                    client.OnRefused?.Invoke();
-                }
-                else
-                {
-                    client._stats.CountSendError();
-                }
+                Refusals.OnSendFailed(task.Exception?.InnerException?.Message, client.OnRefused, client._stats);
             },
             this,
             CancellationToken.None,

@@ -176,14 +176,7 @@ internal sealed class LeanClient : IBenchConnection
                     }
                     else if (parsed.Error is { } sendError)
                     {
-                        if (Refusals.IsRefusal(sendError))
-                        {
-                            OnRefused?.Invoke();
-                        }
-                        else
-                        {
-                            _stats.CountSendError();
-                        }
+                        Refusals.OnSendFailed(sendError, OnRefused, _stats);
                     }
 
                     break;

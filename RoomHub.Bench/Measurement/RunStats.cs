@@ -15,7 +15,6 @@ internal sealed class RunStats
     private long _orderViolations;
     private long _foreignFrames;
     private long _sendErrors;
-    private long _refused;
     private volatile bool _measuring;
 
     public RunStats(int senders)
@@ -33,7 +32,6 @@ internal sealed class RunStats
     public long OrderViolations => Interlocked.Read(ref _orderViolations);
     public long ForeignFrames => Interlocked.Read(ref _foreignFrames);
     public long SendErrors => Interlocked.Read(ref _sendErrors);
-    public long Refused => Interlocked.Read(ref _refused);
 
     public bool Measuring
     {
@@ -48,8 +46,6 @@ internal sealed class RunStats
     public void CountSendError() => Interlocked.Increment(ref _sendErrors);
 
     public void CountForeignFrame() => Interlocked.Increment(ref _foreignFrames);
-
-    public void CountRefused() => Interlocked.Increment(ref _refused);
 
     /// <summary>Records one delivery into the receiver's ledger and the shared counters.</summary>
     public void Deliver(Receiver receiver, in MessageText message)

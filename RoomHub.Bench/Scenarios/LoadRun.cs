@@ -52,7 +52,6 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                 {
                     Interlocked.Increment(ref node.Refused);
                     Interlocked.Add(ref _expectedDeliveries, -fanout);
-                    stats.CountRefused();
                 };
             }
 
@@ -270,7 +269,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             Duplicates = duplicates,
             ForeignFrames = stats.ForeignFrames,
             SendErrors = stats.SendErrors,
-            Refused = stats.Refused,
+            Refused = _nodes.Sum(n => Interlocked.Read(ref n.Refused)),
             Latency = stats.Latency.Summarize(),
             LatencySameInstance = targets.Urls.Count > 1 ? stats.SameTarget.Summarize() : null,
             LatencyOtherInstance = targets.Urls.Count > 1 ? stats.OtherTarget.Summarize() : null,
