@@ -11,12 +11,12 @@ namespace RoomHub.Tests.Infrastructure;
 /// </summary>
 internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposable
 {
-    private volatile TaskCompletionSource? _held;
-    private volatile TaskCompletionSource? _heldAppends;
+    private readonly Gate _reads = new();
+    private readonly Gate _appends = new();
     private int _failNext;
 
     /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
-    public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource Reached => _reads.Reached;
 
     /// <summary>Wraps the <see cref="IRoomHistory"/> that RoomHub registered; call after <c>AddRoomHub()</c>.</summary>
     public static void Wrap(IServiceCollection services)
@@ -28,18 +28,18 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     }
 
     /// <summary>From now on, reads after an id wait for <see cref="Release"/>.</summary>
-    public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    public void Hold() => _reads.Hold();
 
     /// <summary>From now on, appends wait for <see cref="Release"/>.</summary>
-    public void HoldAppends() => _heldAppends = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    public void HoldAppends() => _appends.Hold();
 
     /// <summary>Completes when a held append has begun.</summary>
-    public TaskCompletionSource AppendReached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource AppendReached => _appends.Reached;
 
     public void Release()
     {
-        _held?.TrySetResult();
-        _heldAppends?.TrySetResult();
+        _reads.Release();
+        _appends.Release();
     }
 
     /// <summary>The next read after an id fails, as a read from a Redis that has gone away does.</summary>
@@ -50,12 +50,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
 
     public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
-        if (_heldAppends is { } held)
-        {
-            AppendReached.TrySetResult();
-            await held.Task.WaitAsync(cancellationToken);
-        }
-
+        await _appends.PassAsync(cancellationToken);
         return await inner.AppendAsync(room, text, sentAt, cancellationToken);
     }
 
@@ -70,14 +65,30 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
             throw new TimeoutException("The history read timed out (test).");
         }
 
-        if (_held is { } held)
-        {
-            Reached.TrySetResult();
-            await held.Task.WaitAsync(cancellationToken);
-        }
-
+        await _reads.PassAsync(cancellationToken);
         return await inner.GetAfterAsync(room, after, cancellationToken);
     }
 
     public void Dispose() => (inner as IDisposable)?.Dispose();
+
+    /// <summary>Once held, the calls that pass it wait for its release, and the first of them completes <see cref="Reached"/>.</summary>
+    private sealed class Gate
+    {
+        private volatile TaskCompletionSource? _held;
+
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _held?.TrySetResult();
+
+        public async Task PassAsync(CancellationToken cancellationToken)
+        {
+            if (_held is { } held)
+            {
+                Reached.TrySetResult();
+                await held.Task.WaitAsync(cancellationToken);
+            }
+        }
+    }
 }
