@@ -14,7 +14,11 @@ public sealed class RedisServer : IAsyncDisposable
     {
         var server = new RedisServer();
         await server.StartAsync();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            server.Kill();
+            server.DeleteDirectory();
+        };
         return server;
     });
 
@@ -139,6 +143,12 @@ public sealed class RedisServer : IAsyncDisposable
 
         Kill();
         _process?.Dispose();
+        DeleteDirectory();
+        return ValueTask.CompletedTask;
+    }
+
+    private void DeleteDirectory()
+    {
         try
         {
             _directory.Delete(recursive: true);
@@ -146,7 +156,5 @@ public sealed class RedisServer : IAsyncDisposable
         catch (IOException)
         {
         }
-
-        return ValueTask.CompletedTask;
     }
 }
