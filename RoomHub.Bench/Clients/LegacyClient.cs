@@ -108,6 +108,10 @@ internal sealed class LegacyClient : IBenchConnection
                 {
                     OnRefused?.Invoke();
                 }
+                else if (Refusals.IsSendFailure(buffer.AsSpan(0, length)))
+                {
+                    _stats.CountSendError();
+                }
                 else if (_receiver is null)
                 {
                     _stats.CountForeignFrame();

@@ -106,6 +106,10 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             if (!drained)
             {
                 notes.Add($"not every delivery arrived within {DrainTimeout.TotalSeconds:0} s of the last send");
+                if (stats.SendErrors > 0)
+                {
+                    notes.Add($"{stats.SendErrors} sends failed (not acknowledged, perhaps not stored): their deliveries are counted as lost unless they came");
+                }
             }
 
             return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Pause - clientGcStart.Pause, clientGcEnd.Collections - clientGcStart.Collections), notes);

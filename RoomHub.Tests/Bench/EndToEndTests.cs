@@ -1,5 +1,7 @@
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using RoomHub.Bench;
+using RoomHub.Bench.Measurement;
 using RoomHub.Bench.Reporting;
 using RoomHub.Bench.Scenarios;
 using RoomHub.Bench.Targets;
@@ -142,6 +144,28 @@ public sealed class BenchEndToEndTests(BenchEndToEndTests.BenchCluster fixture, 
         Assert.Equal(0, result.Lost);
         Assert.Equal(0, result.OrderViolations);
         Assert.Equal(0, result.SendErrors);
+    }
+
+    [Theory]
+    [InlineData("legacy")]
+    [InlineData("lean")]
+    public async Task SendsThatFailAreCountedAsSendErrorsAndTheirDeliveriesAsMissing(string client)
+    {
+        // Every fourth measured send fails with SEND_FAILED before anything is stored: its deliveries never come.
+        await using var instance = await RoomHubInstance.StartAsync(BenchLimits, replace: HeldHistory.Wrap);
+        var history = instance.Services.GetRequiredService<HeldHistory>();
+        history.FailEveryAppend(4, of: text => !text.StartsWith(Receiver.ProbePrefix, StringComparison.Ordinal));
+
+        var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--client", client, "--connections", "10", "--room-size", "5", "--msg-rate", "4", "--duration", "1", "--warmup", "0");
+
+        Assert.InRange(history.FailedAppends, 3, long.MaxValue);
+        Assert.Equal(history.FailedAppends, result.SendErrors);
+        Assert.Equal(0, result.ForeignFrames);
+        Assert.Equal(0, result.Refused);
+        Assert.Equal(result.SendErrors * 5, result.Lost);
+        Assert.Equal(result.ExpectedDeliveries - result.Lost, result.Delivered);
+        Assert.Equal(0, result.OrderViolations);
+        Assert.Contains(result.Notes, n => n.StartsWith($"{result.SendErrors} sends failed", StringComparison.Ordinal));
     }
 
     private async Task<RunResult> RunAsync(params string[] args)

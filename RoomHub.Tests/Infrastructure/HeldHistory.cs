@@ -14,6 +14,10 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     private readonly Gate _reads = new();
     private readonly Gate _appends = new();
     private int _failNext;
+    private int _failEvery;
+    private Func<string, bool> _failable = static _ => true;
+    private int _appendCount;
+    private int _failedAppends;
 
     /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
     public TaskCompletionSource Reached => _reads.Reached;
@@ -48,8 +52,27 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     /// <summary>Whether a read was failed by <see cref="FailNext"/>.</summary>
     public bool Failed { get; private set; }
 
+    /// <summary>
+    /// From now on every <paramref name="every"/>-th append (of those whose text <paramref name="of"/> accepts) fails
+    /// before storing anything, as one timing out on Redis does.
+    /// </summary>
+    public void FailEveryAppend(int every, Func<string, bool>? of = null)
+    {
+        _failable = of ?? (static _ => true);
+        Volatile.Write(ref _failEvery, every);
+    }
+
+    /// <summary>How many appends <see cref="FailEveryAppend"/> has failed.</summary>
+    public int FailedAppends => Volatile.Read(ref _failedAppends);
+
     public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _failEvery) is > 0 and var every && _failable(text) && Interlocked.Increment(ref _appendCount) % every == 0)
+        {
+            Interlocked.Increment(ref _failedAppends);
+            throw new TimeoutException("The history append timed out (test).");
+        }
+
         await _appends.PassAsync(cancellationToken);
         return await inner.AppendAsync(room, text, sentAt, cancellationToken);
     }
