@@ -9,14 +9,6 @@ namespace RoomHub.Server.Internal;
 /// </summary>
 internal sealed class RedisConnection : IAsyncDisposable
 {
-    /// <summary>
-    /// Redis replies are read on a thread of their own, not on the .NET thread pool: past capacity the pool is behind
-    /// with deliveries, and a reply that waits there for a thread arrives after the operation timeout, failing a send
-    /// that Redis had already done. One worker: more of them cost CPU at low traffic (RoomHub.Bench/README.md, "Many
-    /// small rooms"). Shared by every instance in the process.
-    /// </summary>
-    private static readonly SocketManager Sockets = new("RoomHub.Redis", workerCount: 1);
-
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection;
     private readonly ILogger<RedisConnection> _logger;
 
@@ -39,7 +31,9 @@ internal sealed class RedisConnection : IAsyncDisposable
         Configuration.ReconnectRetryPolicy = new LinearRetry(250);
         Configuration.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
 
-        Configuration.SocketManager = Sockets;
+        // The .NET thread pool, not the library's dedicated worker threads: those spin while they wait for work, and on
+        // a small machine that spinning costs more CPU than the Redis traffic itself.
+        Configuration.SocketManager = SocketManager.ThreadPool;
         _connection = new Lazy<Task<IConnectionMultiplexer>>(ConnectAsync);
     }
 
