@@ -60,7 +60,9 @@ public sealed class RedisServer : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
 
-        await Poll.UntilAsync(PingAsync, $"redis-server on port {Port} to answer PING", TimeSpan.FromSeconds(20));
+        // The port was free when picked, but another test's redis-server may have taken it since: ready means that
+        // this process answers on it.
+        await Poll.UntilAsync(async () => await PingAsync() && await AnswersAsThisProcessAsync(), $"redis-server on port {Port} to answer PING", TimeSpan.FromSeconds(20));
     }
 
     /// <summary>
@@ -122,14 +124,26 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    private async Task<bool> AnswersAsThisProcessAsync()
+    {
+        try
+        {
+            return (await CommandAsync("INFO server", TimeSpan.FromSeconds(2), replyBytes: 8192)).Contains($"process_id:{_process!.Id}\r\n", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sends one inline command on a connection of its own and returns the start of the reply.</summary>
-    private async Task<string> CommandAsync(string command, TimeSpan timeout)
+    private async Task<string> CommandAsync(string command, TimeSpan timeout, int replyBytes = 16)
     {
         using var client = new TcpClient();
         await client.ConnectAsync("127.0.0.1", Port);
         var stream = client.GetStream();
         await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
-        var buffer = new byte[16];
+        var buffer = new byte[replyBytes];
         var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(timeout);
         return Encoding.ASCII.GetString(buffer, 0, read);
     }

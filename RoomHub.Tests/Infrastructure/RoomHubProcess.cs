@@ -7,7 +7,7 @@ namespace RoomHub.Tests.Infrastructure;
 /// A RoomHub server run as its own process (the built RoomHub.Server.dll), so that a test can kill it with SIGKILL the
 /// way a crashed node or an evicted pod dies.
 /// </summary>
-public sealed class RoomHubProcess : IAsyncDisposable
+public sealed partial class RoomHubProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
@@ -27,10 +27,15 @@ public sealed class RoomHubProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>
+    /// Starts the server on <paramref name="port"/>, or on a port it binds itself (port 0) when none is given: a port
+    /// picked here and freed before the server binds it could be taken meanwhile by another test's server, whose
+    /// <c>/health</c> would then answer for this one. The server is ready once it has said where it listens and that
+    /// address answers <c>/health</c>.
+    /// </summary>
     public static async Task<RoomHubProcess> StartAsync(IDictionary<string, string?> settings, int? port = null)
     {
         var serverDll = ServerAssemblyPath();
-        var listenPort = port ?? FreePort.Next();
         var info = new ProcessStartInfo("dotnet")
         {
             UseShellExecute = false,
@@ -39,33 +44,55 @@ public sealed class RoomHubProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(serverDll)!,
         };
         info.ArgumentList.Add(serverDll);
-        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{listenPort}";
+        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port ?? 0}";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
         foreach (var (key, value) in settings)
         {
             info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = Process.Start(info) ?? throw new InvalidOperationException("The server process did not start.");
-        process.OutputDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data is { } text && ListeningOn().Match(text) is { Success: true } match)
+            {
+                listening.TrySetResult(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var instance = new RoomHubProcess(process, listenPort);
-        using var http = new HttpClient { BaseAddress = instance.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
         try
         {
+            var listenPort = await WaitUntilListeningAsync(process, listening.Task);
+            var instance = new RoomHubProcess(process, listenPort);
+            using var http = new HttpClient { BaseAddress = instance.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
             await WaitUntilReadyAsync(process, http, listenPort);
+            return instance;
         }
         catch
         {
             // A server that never became ready must not outlive the test that started it.
-            await instance.DisposeAsync();
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+
+            process.Dispose();
             throw;
         }
+    }
 
-        return instance;
+    private static async Task<int> WaitUntilListeningAsync(Process process, Task<int> listening)
+    {
+        var exited = process.WaitForExitAsync();
+        var first = await Task.WhenAny(listening, exited).WaitAsync(TimeSpan.FromSeconds(30));
+        return first == listening
+            ? await listening
+            : throw new InvalidOperationException($"The server process exited with code {process.ExitCode} before it listened.");
     }
 
     private static async Task WaitUntilReadyAsync(Process process, HttpClient http, int listenPort)
@@ -87,6 +114,9 @@ public sealed class RoomHubProcess : IAsyncDisposable
             }
         }, $"the server process on port {listenPort} to be ready", TimeSpan.FromSeconds(30));
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Now listening on: http://127\.0\.0\.1:(\d+)")]
+    private static partial System.Text.RegularExpressions.Regex ListeningOn();
 
     /// <summary>SIGKILL: no shutdown, no goodbye to clients or stores.</summary>
     public void Kill()
