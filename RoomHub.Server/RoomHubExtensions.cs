@@ -128,11 +128,7 @@ public static class RoomHubExtensions
         ArgumentNullException.ThrowIfNull(app);
 
         var legacyEnabled = app.Services.GetRequiredService<IOptions<RoomHubOptions>>().Value.Legacy.Enabled;
-        if (legacyEnabled)
-        {
-            LegacyEndpoint.UseFrameBatching(app);
-        }
-
+        CorkingStream.UseForWebSockets(app);
         app.UseWebSockets();
         app.UseRoomHubDrain();
         app.UseRoomHubSecurity();

@@ -2,6 +2,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
 using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Tests;
@@ -80,9 +85,66 @@ public sealed class CorkingStreamTests
         }
     }
 
+    [Fact]
+    public async Task TheWebSocketsFlushAfterEachFrameIsNotPassedOn()
+    {
+        var inner = new RecordingStream();
+        using var socket = WebSocket.CreateFromStream(new CorkingStream(inner), new WebSocketCreationOptions { IsServer = true });
+
+        for (var i = 0; i < 3; i++)
+        {
+            await socket.SendAsync("frame"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        }
+
+        Assert.Equal(3, inner.Writes.Count);
+        Assert.Equal(0, inner.Flushes);
+    }
+
+    [Theory]
+    [InlineData("hub", true)]
+    [InlineData("legacy", true)]
+    [InlineData("health", false)]
+    public async Task OnlyHubAndLegacyWebSocketsAreMadeOverIt(string endpoint, bool wrapped)
+    {
+        var app = new ApplicationBuilder(new ServiceCollection().BuildServiceProvider());
+        CorkingStream.UseForWebSockets(app);
+        app.Run(_ => Task.CompletedTask);
+        var context = new DefaultHttpContext();
+        var upgrade = new UpgradableRequest();
+        context.Features.Set<IHttpUpgradeFeature>(upgrade);
+        object metadata = endpoint switch
+        {
+            "hub" => new HubMetadata(typeof(Hub)),
+            "legacy" => LegacyEndpoint.Marker,
+            _ => new object(),
+        };
+        context.SetEndpoint(new Endpoint(null, new EndpointMetadataCollection(metadata), endpoint));
+
+        await app.Build()(context);
+
+        var feature = context.Features.Get<IHttpUpgradeFeature>();
+        Assert.Equal(wrapped, feature is CorkingStream.Upgrade);
+        Assert.Equal(wrapped, await feature!.UpgradeAsync() is CorkingStream);
+    }
+
+    private sealed class UpgradableRequest : IHttpUpgradeFeature
+    {
+        public bool IsUpgradableRequest => true;
+
+        public Task<Stream> UpgradeAsync() => Task.FromResult<Stream>(new MemoryStream());
+    }
+
     private sealed class RecordingStream : MemoryStream
     {
         public List<string> Writes { get; } = [];
+
+        public int Flushes { get; private set; }
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Flushes++;
+            return Task.CompletedTask;
+        }
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {

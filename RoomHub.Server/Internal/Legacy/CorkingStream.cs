@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.SignalR;
 
 namespace RoomHub.Server.Internal.Legacy;
 
@@ -10,7 +11,8 @@ namespace RoomHub.Server.Internal.Legacy;
 /// output; the pump corks the stream while more frames of the same batch follow, so a batch leaves in one write.
 /// </summary>
 /// <remarks>
-/// Only the WebSocket writes to this stream, one write at a time (it serializes its own sends, pings and pongs
+/// The stream under it must send what each write gives it, as Kestrel's upgraded stream does: flushes are not passed
+/// on. Only the WebSocket writes to this stream, one write at a time (it serializes its own sends, pings and pongs
 /// included), so the held bytes need no lock. Whatever is held goes out with the next uncorked write: the pump's last
 /// frame of a batch, or the close frame. Reads pass straight through.
 /// </remarks>
@@ -60,9 +62,17 @@ internal sealed class CorkingStream(Stream inner) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    /// <summary>
+    /// Does nothing. The WebSocket flushes its stream after every frame, but Kestrel's upgraded stream already sends
+    /// what each write gives it (a write is a write and a flush of the response pipe), so passing the flush on would
+    /// take Kestrel's output lock a second time per frame for nothing; and held bytes must wait for the batch's last
+    /// frame anyway.
+    /// </summary>
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public override void Flush() => inner.Flush();
+    public override void Flush()
+    {
+    }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
 
@@ -119,9 +129,23 @@ internal sealed class CorkingStream(Stream inner) : Stream
     }
 
     /// <summary>
-    /// Put in place of the request's upgrade feature before the WebSocket middleware reads it, so the WebSocket accepted
-    /// for a legacy connection is made over a <see cref="CorkingStream"/>.
+    /// Makes the WebSockets of legacy and hub connections over a <see cref="CorkingStream"/>: the legacy pump corks it to
+    /// send a batch of frames in one write, and both save the second pass through Kestrel's output per frame that the
+    /// WebSocket's flush would cost. Goes before the WebSocket middleware, which takes the upgrade feature when it runs.
     /// </summary>
+    public static void UseForWebSockets(IApplicationBuilder app) => app.Use(static (context, next) =>
+    {
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
+            && context.GetEndpoint()?.Metadata is { } metadata
+            && (metadata.Contains(LegacyEndpoint.Marker) || metadata.GetMetadata<HubMetadata>() is not null))
+        {
+            context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade));
+        }
+
+        return next(context);
+    });
+
+    /// <summary>Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>.</summary>
     public sealed class Upgrade(IHttpUpgradeFeature inner) : IHttpUpgradeFeature
     {
         public CorkingStream? Stream { get; private set; }

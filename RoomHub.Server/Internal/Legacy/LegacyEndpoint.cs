@@ -83,21 +83,6 @@ internal sealed partial class LegacyEndpoint(
         }
     }
 
-    /// <summary>
-    /// Makes the WebSockets of legacy connections over a <see cref="CorkingStream"/>, so their pump can send a batch of
-    /// frames in one write. Goes before the WebSocket middleware, which takes the upgrade feature when it runs.
-    /// </summary>
-    public static void UseFrameBatching(IApplicationBuilder app) => app.Use(static (context, next) =>
-    {
-        if (context.GetEndpoint()?.Metadata.Contains(Marker) == true
-            && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
-        {
-            context.Features.Set<IHttpUpgradeFeature>(new CorkingStream.Upgrade(upgrade));
-        }
-
-        return next(context);
-    });
-
     [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
     private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
 
