@@ -5,10 +5,11 @@ using Microsoft.AspNetCore.SignalR;
 namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
-/// The upgraded stream under a legacy connection's WebSocket, able to hold writes back while <see cref="Corked"/> is set
-/// and send them with the next write made while it is not (as TCP_CORK does for a socket). The legacy protocol needs a
-/// frame per message, and each frame the WebSocket sends is otherwise its own write and flush through Kestrel's
-/// output; the pump corks the stream while more frames of the same batch follow, so a batch leaves in one write.
+/// The upgraded stream under the WebSocket of a legacy or hub connection, able to hold writes back while
+/// <see cref="Corked"/> is set and send them with the next write made while it is not (as TCP_CORK does for a socket).
+/// The legacy protocol needs a frame per message, and each frame the WebSocket sends is otherwise its own write through
+/// Kestrel's output; the legacy pump corks the stream while more frames of the same batch follow, so a batch leaves in
+/// one write. Hub connections never cork it: SignalR already sends what it has queued as one WebSocket message.
 /// </summary>
 /// <remarks>
 /// The stream under it must send what each write gives it, as Kestrel's upgraded stream does: flushes are not passed
