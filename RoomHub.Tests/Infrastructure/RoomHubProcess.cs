@@ -76,11 +76,7 @@ public sealed partial class RoomHubProcess : IAsyncDisposable
         catch
         {
             // A server that never became ready must not outlive the test that started it.
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
+            KillTree(process);
             process.Dispose();
             throw;
         }
@@ -119,14 +115,7 @@ public sealed partial class RoomHubProcess : IAsyncDisposable
     private static partial System.Text.RegularExpressions.Regex ListeningOn();
 
     /// <summary>SIGKILL: no shutdown, no goodbye to clients or stores.</summary>
-    public void Kill()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
-        }
-    }
+    public void Kill() => KillTree(_process);
 
     /// <summary>SIGTERM: what an orchestrator sends first; the server drains, then exits.</summary>
     public void Terminate()
@@ -145,6 +134,15 @@ public sealed partial class RoomHubProcess : IAsyncDisposable
     }
 
     private const int SigTerm = 15;
+
+    private static void KillTree(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+    }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
