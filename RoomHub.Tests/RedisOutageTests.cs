@@ -46,6 +46,13 @@ public sealed class RedisOutageTests
         await legacy.SendMessageAsync(room, "legacy during");
         await legacy.WaitForErrorAsync(RoomErrorCodes.SendFailed);
         await using var newcomer = await TestClient.ConnectAsync(cluster[0]);
+
+        // A room that has members on the instance can be joined and left without Redis; a room that has none cannot.
+        await using var bystander = await TestClient.ConnectAsync(cluster[1]);
+        await bystander.SubscribeAsync(room);
+        await bystander.UnsubscribeAsync(room);
+        var refused = await Assert.ThrowsAsync<HubException>(() => bystander.SubscribeAsync(Rooms.Unique("nobody-here")));
+        Assert.Contains(RoomErrorCodes.Unavailable + ": ", refused.Message, StringComparison.Ordinal);
         Assert.Equal(HubConnectionState.Connected, sender.Connection.State);
         Assert.Equal(HubConnectionState.Connected, receiver.Connection.State);
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, legacy.Socket.State);

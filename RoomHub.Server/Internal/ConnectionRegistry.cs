@@ -9,6 +9,8 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 {
     private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
     private CommandSequencer? _commands;
+    private RoomCounts? _counts;
+    private bool _closed;
 
     public string ConnectionId { get; } = connectionId;
 
@@ -36,11 +38,18 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>The order of this connection's hub calls; made on first use, so idle connections do not pay for it.</summary>
     public CommandSequencer Commands => LazyInitializer.EnsureInitialized(ref _commands);
 
+    /// <summary>Adds the room unless the connection has already left the registry (a join racing its close).</summary>
     public bool AddRoom(string room)
     {
         lock (_rooms)
         {
-            return _rooms.Add(room);
+            if (_closed || !_rooms.Add(room))
+            {
+                return false;
+            }
+
+            _counts?.Increment(room);
+            return true;
         }
     }
 
@@ -48,7 +57,48 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     {
         lock (_rooms)
         {
-            return _rooms.Remove(room);
+            if (!_rooms.Remove(room))
+            {
+                return false;
+            }
+
+            if (!_closed)
+            {
+                _counts?.Decrement(room);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Counts this connection's rooms, from now on, in <paramref name="counts"/>.</summary>
+    internal void CountIn(RoomCounts counts)
+    {
+        lock (_rooms)
+        {
+            _counts = counts;
+            foreach (var room in _rooms)
+            {
+                counts.Increment(room);
+            }
+        }
+    }
+
+    /// <summary>Takes the connection's rooms out of the counts; its rooms stay readable for the clean-up after a close.</summary>
+    internal void Close()
+    {
+        lock (_rooms)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            foreach (var room in _rooms)
+            {
+                _counts?.Decrement(room);
+            }
         }
     }
 
@@ -87,6 +137,7 @@ internal sealed class ConnectionRegistry
     public const string Legacy = "legacy";
 
     private readonly ConcurrentDictionary<string, ConnectionState> _connections = new(StringComparer.Ordinal);
+    private readonly RoomCounts _rooms = new();
     private int _signalR;
     private int _legacy;
 
@@ -101,6 +152,7 @@ internal sealed class ConnectionRegistry
     {
         if (_connections.TryAdd(state.ConnectionId, state))
         {
+            state.CountIn(_rooms);
             Interlocked.Increment(ref state.Transport == Legacy ? ref _legacy : ref _signalR);
         }
     }
@@ -111,6 +163,7 @@ internal sealed class ConnectionRegistry
     {
         if (_connections.TryRemove(connectionId, out var state))
         {
+            state.Close();
             Interlocked.Decrement(ref state.Transport == Legacy ? ref _legacy : ref _signalR);
             return state;
         }
@@ -123,9 +176,38 @@ internal sealed class ConnectionRegistry
     /// <summary>Every connection, read as the walk goes (connections may come and go meanwhile): no copy of them all.</summary>
     public IEnumerable<ConnectionState> Enumerate() => _connections.Select(static pair => pair.Value);
 
-    /// <summary>How many distinct rooms local connections are in. A scan: for metrics collection only.</summary>
-    public int LocalRoomCount() => _connections.Values.SelectMany(c => c.Rooms()).Distinct(StringComparer.Ordinal).Count();
+    /// <summary>How many distinct rooms local connections are in.</summary>
+    public int LocalRoomCount() => _rooms.Count;
 
-    /// <summary>How many local connections are in <paramref name="room"/>. A scan: meant for rare paths only.</summary>
-    public int LocalMembers(string room) => _connections.Values.Count(c => c.InRoom(room));
+    /// <summary>How many local connections are in <paramref name="room"/>.</summary>
+    public int LocalMembers(string room) => _rooms.Of(room);
+}
+
+/// <summary>
+/// Local members per room, kept as connections join, leave and close, so that "is anyone else here in this room?"
+/// (asked on every join and leave while Redis is away) and the rooms metric do not walk every connection.
+/// A room is in the table exactly while its count is above zero.
+/// </summary>
+internal sealed class RoomCounts
+{
+    private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    public int Count => _counts.Count;
+
+    public int Of(string room) => _counts.GetValueOrDefault(room);
+
+    public void Increment(string room) => _counts.AddOrUpdate(room, 1, static (_, n) => n + 1);
+
+    public void Decrement(string room)
+    {
+        while (_counts.TryGetValue(room, out var n))
+        {
+            // Removing only the pair (room, 1) loses no concurrent increment: if one got in first, the removal fails and
+            // the loop reads the new count.
+            if (n <= 1 ? _counts.TryRemove(new KeyValuePair<string, int>(room, n)) : _counts.TryUpdate(room, n - 1, n))
+            {
+                return;
+            }
+        }
+    }
 }
