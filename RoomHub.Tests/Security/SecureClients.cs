@@ -8,10 +8,10 @@ namespace RoomHub.Tests.Security;
 /// <summary>Connects real clients with a token or an origin, and reports what the upgrade answered.</summary>
 internal static class SecureClients
 {
-    public static async Task<HubConnection> HubAsync(RoomHubInstance instance, string? token = null, string? origin = null)
+    public static async Task<HubConnection> HubAsync(RoomHubInstance instance, string? token = null, string? origin = null, string? query = null)
     {
         var connection = new HubConnectionBuilder()
-            .WithUrl(instance.HubUrl, options =>
+            .WithUrl(query is null ? instance.HubUrl : new Uri(instance.HubUrl + "?" + query), options =>
             {
                 options.SkipNegotiation = true;
                 options.Transports = HttpTransportType.WebSockets;
@@ -37,7 +37,7 @@ internal static class SecureClients
         return socket.Status;
     }
 
-    public static async Task<LegacyClient> LegacyAsync(RoomHubInstance instance, string? token = null)
+    public static async Task<LegacyClient> LegacyAsync(RoomHubInstance instance, string? token = null, string? query = null)
     {
         var socket = new ClientWebSocket();
         if (token is not null)
@@ -45,7 +45,7 @@ internal static class SecureClients
             socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
         }
 
-        await socket.ConnectAsync(LegacyClient.UrlOf(instance), CancellationToken.None);
+        await socket.ConnectAsync(LegacyClient.UrlOf(instance, query: query), CancellationToken.None);
         return LegacyClient.Wrap(socket);
     }
 }

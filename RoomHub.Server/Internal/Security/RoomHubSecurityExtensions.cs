@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenTelemetry.Instrumentation.AspNetCore;
@@ -27,6 +28,7 @@ internal static class RoomHubSecurityExtensions
         services.AddSingleton<RoomAuthorizer>();
         services.AddSingleton<SlowConsumerGuard>();
         services.AddSingleton<ConnectionLimitsFilter>();
+        services.Replace(ServiceDescriptor.Singleton<IUserIdProvider, RoomHubUserIdProvider>());
         services.AddOptions<HubOptions>().Configure<IOptions<RoomHubSecurityOptions>>((hub, security) =>
         {
             hub.AddFilter<ConnectionLimitsFilter>();
