@@ -59,7 +59,8 @@ public static class RoomHubExtensions
         services.AddOptions<HubOptions>()
             .Configure<IOptions<RoomHubOptions>>((hub, roomHub) =>
             {
-                hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize;
+                // A legacy frame reaches the hub as a record with a length prefix: the prefix must not eat into the frame.
+                hub.MaximumReceiveMessageSize = roomHub.Value.EffectiveMaxReceiveMessageSize + LegacyHubProtocol.RecordPrefixBytes;
                 hub.MaximumParallelInvocationsPerClient = roomHub.Value.SendPipelineDepth;
             });
 
@@ -138,7 +139,8 @@ public static class RoomHubExtensions
             var legacy = app.Services.GetRequiredService<LegacyEndpoint>();
             app.Map("/", legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
             app.Map(RoomHubPaths.Notification, legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
-            app.MapFallback(legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
+            // Every other path, "/chat.ws" included: the default fallback pattern leaves out paths that look like files.
+            app.MapFallback("{**path}", legacy.HandleAsync).WithMetadata(LegacyEndpoint.Marker);
         }
 
         app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains(LiveTag) });

@@ -34,10 +34,13 @@ public sealed class RoomHubSecurityOptions
     /// <summary>Messages a connection may send in a burst, above the average. Default 200.</summary>
     public int SendBurst { get; set; } = 200;
 
-    /// <summary>Subscribe and unsubscribe calls a connection may make per second, on average. Default 10.</summary>
+    /// <summary>
+    /// Room operations a connection may make per second, on average: subscribe, unsubscribe, resume, history and presence
+    /// (each of them reads or writes the room's stores). Default 10.
+    /// </summary>
     public int SubscriptionsPerSecond { get; set; } = 10;
 
-    /// <summary>Subscribe and unsubscribe calls a connection may make in a burst. Default 50.</summary>
+    /// <summary>Room operations (see <see cref="SubscriptionsPerSecond"/>) a connection may make in a burst. Default 50.</summary>
     public int SubscriptionBurst { get; set; } = 50;
 
     /// <summary>Rooms one connection may be in at once. Default 100.</summary>

@@ -35,16 +35,38 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         var room = Rooms.Unique("paths");
         await using var notification = await LegacyClient.ConnectAsync(Cluster[0], "/notification");
         await using var elsewhere = await LegacyClient.ConnectAsync(Cluster[1], "/some/old/path");
+        await using var fileLike = await LegacyClient.ConnectAsync(Cluster[1], "/chat.ws");
         await notification.SubscribeAsync(room);
         await elsewhere.SubscribeAsync(room);
+        await fileLike.SubscribeAsync(room);
         await WaitUntilMemberAsync(notification, room);
         await WaitUntilMemberAsync(elsewhere, room);
+        await WaitUntilMemberAsync(fileLike, room);
 
         await using var sender = await TestClient.ConnectAsync(Cluster[0]);
         await sender.SendAsync(room, "to every path");
 
         await notification.WaitForFrameAsync("to every path");
         await elsewhere.WaitForFrameAsync("to every path");
+        await fileLike.WaitForFrameAsync("to every path");
+    }
+
+    [Fact]
+    public async Task AClientThatAsksForSubprotocolsIsAnsweredWithTheFirstAndServed()
+    {
+        var room = Rooms.Unique("subprotocol");
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("chat");
+        socket.Options.AddSubProtocol("json");
+        await socket.ConnectAsync(LegacyClient.UrlOf(Cluster[0]), CancellationToken.None);
+        Assert.Equal("chat", socket.SubProtocol);
+        await using var client = LegacyClient.Wrap(socket);
+        await client.SubscribeAsync(room);
+        await WaitUntilMemberAsync(client, room);
+
+        await client.SendMessageAsync(room, "with a subprotocol");
+
+        await client.WaitForFrameAsync("with a subprotocol");
     }
 
     [Fact]
@@ -202,6 +224,21 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         await offender.WaitUntilClosedAsync();
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, offender.CloseStatus);
         await AssertStillDeliversAsync(innocent, room);
+    }
+
+    [Fact]
+    public async Task AFrameOfExactlyTheTransportLimitIsReadAndAnswered()
+    {
+        await using var client = await LegacyClient.ConnectAsync(Cluster[0]);
+        var head = "{\"type\":\"SEND_MESSAGE\",\"roomId\":\"" + Rooms.Unique("edge") + "\",\"message\":\"";
+        const string tail = "\"}";
+        var frame = head + new string('x', 2 * RoomLimits.DefaultMaxMessageBytes - head.Length - tail.Length) + tail;
+        Assert.Equal(2 * RoomLimits.DefaultMaxMessageBytes, Encoding.UTF8.GetByteCount(frame));
+
+        await client.SendAsync(frame);
+
+        await client.WaitForErrorAsync(RoomErrorCodes.MessageTooLarge);
+        Assert.False(client.IsClosed);
     }
 
     [Fact]

@@ -61,6 +61,10 @@ internal sealed partial class LegacyEndpoint(
         {
             KeepAliveInterval = _options.Legacy.KeepAliveInterval,
             KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
+
+            // The protocol has no subprotocol of its own; a client that asks for one gets the first it named, as the
+            // replaced servers answered (a client whose request goes unanswered must fail the handshake).
+            SubProtocol = context.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(),
         }).ConfigureAwait(false);
 
         var stream = (context.Features.Get<IHttpUpgradeFeature>() as CorkingStream.Upgrade)?.Stream;
@@ -68,7 +72,7 @@ internal sealed partial class LegacyEndpoint(
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
         guard.Attach(connection);
         LogConnected(logger, connection.ConnectionId, protocol.Name);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize - sizeof(int), telemetry, () => drain.IsDraining, logger)
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
             Stream = stream,

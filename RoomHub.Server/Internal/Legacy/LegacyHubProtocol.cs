@@ -39,7 +39,11 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
 {
     public const string BareName = "roomhub-legacy";
     public const string EnvelopeName = "roomhub-legacy-envelope";
-    private const int HeaderLength = sizeof(int);
+
+    /// <summary>The length prefix of every record between a legacy session and the hub.</summary>
+    public const int RecordPrefixBytes = sizeof(int);
+
+    private const int HeaderLength = RecordPrefixBytes;
     private const int DeliveryFlag = unchecked((int)0x80000000);
     private const string RefusedPrefix = "!";
     private const string HubExceptionMarker = "HubException: ";
