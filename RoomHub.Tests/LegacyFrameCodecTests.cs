@@ -107,11 +107,37 @@ public sealed class LegacyFrameCodecTests
     }
 
     [Fact]
-    public void DeeplyNestedFrameIsRefusedNotOverflowed()
+    public void DeeplyNestedMessageIsCarriedNotOverflowed()
     {
         var deep = string.Concat(Enumerable.Repeat("[", 100_000)) + string.Concat(Enumerable.Repeat("]", 100_000));
 
-        Assert.Equal(LegacyErrorCodes.InvalidJson, Parse($$"""{"type":"SEND_MESSAGE","roomId":"r","message":{{deep}}}""").ErrorCode);
+        Assert.Equal(deep, Parse($$"""{"type":"SEND_MESSAGE","roomId":"r","message":{{deep}}}""").Message);
+        Assert.Equal(LegacyErrorCodes.InvalidJson, Parse($$"""{"type":"SEND_MESSAGE","roomId":"r","message":{{deep[..^1]}}}""").ErrorCode);
+    }
+
+    [Theory]
+    [InlineData("50", 50)]
+    [InlineData("100.0", 100)]
+    [InlineData("1e3", 1000)]
+    [InlineData("2147483648", int.MaxValue)]
+    [InlineData("1e400", int.MaxValue)]
+    public void HistoryLimitIsAnyJsonSpellingOfAWholeNumber(string limit, int expected)
+    {
+        var command = Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""");
+
+        Assert.Equal((LegacyCommandKind.History, expected), (command.Kind, command.Limit));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("0.5")]
+    [InlineData("\"5\"")]
+    [InlineData("null")]
+    public void HistoryLimitThatIsNotAWholeNumberOfAtLeastOneIsRefused(string limit)
+    {
+        Assert.Equal(RoomErrorCodes.InvalidArgument, Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""").ErrorCode);
     }
 
     [Fact]
@@ -149,5 +175,17 @@ public sealed class LegacyFrameCodecTests
         Assert.Equal("Hello <\"world\">", (string?)json["message"]);
         Assert.Equal("1-0", (string?)json["id"]);
         Assert.Equal(sentAt, DateTimeOffset.Parse((string)json["sentAt"]!, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void FramesEscapeOnlyWhatJsonRequires()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        LegacyFrameCodec.WriteEnvelope(buffer, new RoomMessage("1-0", "r", "<b>&'é中\"\\\n\u0001", DateTimeOffset.UnixEpoch));
+
+        var frame = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        Assert.Contains("""
+            "message":"<b>&'é中\"\\\n\u0001"
+            """, frame, StringComparison.Ordinal);
     }
 }

@@ -48,7 +48,7 @@ public sealed class LegacyHubProtocolTests
         // SignalR answers a binding failure with an error completion for the same invocation id.
         var frame = WriteFrame(Bare, CompletionMessage.WithError(failure.InvocationId!, "Failed to invoke 'frame' due to an error on the server."));
 
-        Assert.Equal("""{"type":"ERROR","code":"INVALID_ROOM","message":"The frame has no \u0022room\u0022."}""", frame);
+        Assert.Equal("""{"type":"ERROR","code":"INVALID_ROOM","message":"The frame has no \"room\"."}""", frame);
     }
 
     [Fact]

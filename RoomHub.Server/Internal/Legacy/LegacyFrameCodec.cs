@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using RoomHub.Contracts;
 
@@ -32,7 +33,12 @@ internal static class LegacyFrameCodec
     public const int DefaultHistoryLimit = 100;
     private const string KnownTypes = "SUBSCRIBE, UNSUBSCRIBE, SEND_MESSAGE, HISTORY, RESUME or PRESENCE";
 
-    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow };
+    /// <summary>
+    /// Escapes what JSON requires (quotes, backslashes, control characters) and, unlike the default, leaves HTML-sensitive
+    /// and non-ASCII text as it is, as the replaced servers' <c>JSON.stringify</c> did: frames are read by programs, never
+    /// embedded in a page, and a message escaped six bytes a character would outgrow the connection's outbound queue.
+    /// </summary>
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static LegacyCommand Parse(ReadOnlySpan<byte> frame)
     {
@@ -53,7 +59,9 @@ internal static class LegacyFrameCodec
 
     private static LegacyCommand ParseCore(ReadOnlySpan<byte> frame)
     {
-        var reader = new Utf8JsonReader(frame, ReaderOptions);
+        // Nesting is bounded by the frame's size alone (the reader keeps one bit per level, never recursing): any JSON the
+        // replaced servers parsed is read, however deep a message object nests.
+        var reader = new Utf8JsonReader(frame, new JsonReaderOptions { MaxDepth = Math.Max(64, frame.Length), CommentHandling = JsonCommentHandling.Disallow });
         if (!reader.Read())
         {
             return LegacyCommand.Error(LegacyErrorCodes.InvalidJson, "The frame is empty.");
@@ -141,8 +149,11 @@ internal static class LegacyFrameCodec
             return command with { Limit = DefaultHistoryLimit };
         }
 
-        return limit.Kind == JsonValueKind.Number && int.TryParse(limit.Text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > 0
-            ? command with { Limit = value }
+        // Any JSON spelling of a whole number counts (100, 100.0, 1e2); one past what history keeps is capped there later.
+        return limit.Kind == JsonValueKind.Number
+            && double.TryParse(limit.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value >= 1 && value == Math.Floor(value)
+            ? command with { Limit = value >= int.MaxValue ? int.MaxValue : (int)value }
             : LegacyCommand.Error(Contracts.RoomErrorCodes.InvalidArgument, "\"limit\" must be a whole number of at least 1.");
     }
 
@@ -187,7 +198,7 @@ internal static class LegacyFrameCodec
 
     public static void WriteError(IBufferWriter<byte> output, string code, string message)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, "ERROR"u8);
         writer.WriteString("code"u8, code);
@@ -197,13 +208,13 @@ internal static class LegacyFrameCodec
 
     public static void WriteEnvelope(IBufferWriter<byte> output, RoomMessage message)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         WriteMessage(writer, message, "MESSAGE"u8);
     }
 
     public static void WriteHistory(IBufferWriter<byte> output, string room, IReadOnlyList<RoomMessage> messages)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, "HISTORY"u8);
         writer.WriteString("room"u8, room);
@@ -213,7 +224,7 @@ internal static class LegacyFrameCodec
 
     public static void WriteResume(IBufferWriter<byte> output, string room, ResumeResult result)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, "RESUME"u8);
         writer.WriteString("room"u8, room);
@@ -224,7 +235,7 @@ internal static class LegacyFrameCodec
 
     public static void WritePresence(IBufferWriter<byte> output, RoomPresence presence)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, "PRESENCE"u8);
         writer.WriteString("room"u8, presence.Room);
@@ -241,7 +252,7 @@ internal static class LegacyFrameCodec
 
     public static void WriteMember(IBufferWriter<byte> output, RoomMember member, bool joined)
     {
-        using var writer = new Utf8JsonWriter(output);
+        using var writer = new Utf8JsonWriter(output, WriterOptions);
         writer.WriteStartObject();
         writer.WriteString("type"u8, joined ? "MEMBER_JOINED"u8 : "MEMBER_LEFT"u8);
         writer.WriteString("room"u8, member.Room);
