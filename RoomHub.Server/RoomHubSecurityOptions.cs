@@ -53,8 +53,9 @@ public sealed class RoomHubSecurityOptions
     public int MaxConnectionsPerAddress { get; set; } = 100;
 
     /// <summary>
-    /// Bytes the server may hold for one connection that are written but not yet sent; a connection whose queue is full
-    /// is a client that does not read, and is dropped. Default 1 MiB.
+    /// Bytes the server may hold for one connection that are written but not yet sent. A write that finds room is queued
+    /// even when it fills the queue; a client that lets as many bytes again pile up behind a full queue does not read, and
+    /// is dropped. Default 1 MiB.
     /// </summary>
     public int MaxOutboundBufferBytes { get; set; } = 1024 * 1024;
 

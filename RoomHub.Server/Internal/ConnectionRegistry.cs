@@ -20,6 +20,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public string? Session { get; } = session;
 
+    /// <summary>The connection's outbound queue, where the slow-consumer guard watches it.</summary>
+    public Security.IOutboundQueueFeature? Outbound { get; init; }
+
     /// <summary>The authenticated user, for the room rules.</summary>
     public System.Security.Claims.ClaimsPrincipal? Principal { get; init; }
 

@@ -17,7 +17,7 @@ internal sealed partial class RoomCore
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "A session id is 16 to 128 letters, digits, '-' or '_'; use a random UUID.");
         }
 
-        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) { Principal = principal };
+        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) { Principal = principal, Outbound = features.Get<Security.IOutboundQueueFeature>() };
         connections.Add(state);
         if (session is null)
         {
@@ -56,7 +56,7 @@ internal sealed partial class RoomCore
             }
         }
 
-        await ReplayAsync(connectionId, remembered, cancellationToken).ConfigureAwait(false);
+        await ReplayAsync(state, remembered, cancellationToken).ConfigureAwait(false);
         state.Restoring = false;
         LogSessionRestored(logger, connectionId, remembered.Rooms.Count);
     }
@@ -87,7 +87,7 @@ internal sealed partial class RoomCore
     /// A room whose history cannot be read fails the restore (UNAVAILABLE), as a room that cannot be joined does: the
     /// connection is cut and the client's next connection replays again, rather than missing that room's messages.
     /// </summary>
-    private async Task ReplayAsync(string connectionId, SessionState remembered, CancellationToken cancellationToken)
+    private async Task ReplayAsync(ConnectionState state, SessionState remembered, CancellationToken cancellationToken)
     {
         var window = _options.Sessions.ReplayWindow;
         if (window <= TimeSpan.Zero || remembered.Rooms.Count == 0)
@@ -96,7 +96,6 @@ internal sealed partial class RoomCore
         }
 
         var since = StreamId.FromTime(remembered.LastSeen - window);
-        var client = hub.Clients.Client(connectionId);
         foreach (var room in remembered.Rooms)
         {
             ResumeResult missed;
@@ -110,10 +109,25 @@ internal sealed partial class RoomCore
                 throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");
             }
 
-            foreach (var message in missed.Messages)
+            await SendPacedAsync(state, missed.Messages, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Writes a backlog to one connection at the pace it reads: a burst larger than its outbound queue would otherwise
+    /// have it dropped as a slow consumer while it reads as fast as it can.
+    /// </summary>
+    private async Task SendPacedAsync(ConnectionState state, IEnumerable<RoomMessage> messages, CancellationToken cancellationToken)
+    {
+        var client = hub.Clients.Client(state.ConnectionId);
+        foreach (var message in messages)
+        {
+            if (state.Outbound is { } queue)
             {
-                await client.ReceiveMessage(message).ConfigureAwait(false);
+                await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             }
+
+            await client.ReceiveMessage(message).ConfigureAwait(false);
         }
     }
 
@@ -123,25 +137,17 @@ internal sealed partial class RoomCore
     /// </summary>
     public async Task<int> ReplayToLocalMembersAsync(StreamId since, CancellationToken cancellationToken)
     {
-        var members = connections.Snapshot()
-            .SelectMany(c => c.Rooms().Select(room => (room, c.ConnectionId)))
-            .GroupBy(m => m.room, m => m.ConnectionId, StringComparer.Ordinal);
-        var replayed = 0;
-        foreach (var room in members)
+        var members = connections.Snapshot();
+        var missed = new Dictionary<string, IReadOnlyList<RoomMessage>>(StringComparer.Ordinal);
+        foreach (var room in members.SelectMany(c => c.Rooms()).Distinct(StringComparer.Ordinal))
         {
-            var missed = await history.GetAfterAsync(room.Key, since, cancellationToken).ConfigureAwait(false);
-            foreach (var message in missed.Messages)
-            {
-                foreach (var connectionId in room)
-                {
-                    await hub.Clients.Client(connectionId).ReceiveMessage(message).ConfigureAwait(false);
-                }
-            }
-
-            replayed += missed.Messages.Count;
+            missed[room] = (await history.GetAfterAsync(room, since, cancellationToken).ConfigureAwait(false)).Messages;
         }
 
-        return replayed;
+        // Each member at its own pace: one that reads slowly delays nobody else's replay.
+        await Task.WhenAll(members.Select(member =>
+            SendPacedAsync(member, member.Rooms().SelectMany(room => missed.GetValueOrDefault(room, [])), cancellationToken))).ConfigureAwait(false);
+        return missed.Values.Sum(messages => messages.Count);
     }
 
     private static bool IsValidSessionId(string session) =>

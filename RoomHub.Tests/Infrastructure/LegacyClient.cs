@@ -109,6 +109,11 @@ public sealed class LegacyClient : IAsyncDisposable
                 WebSocketReceiveResult result;
                 do
                 {
+                    if (length == buffer.Length)
+                    {
+                        Array.Resize(ref buffer, buffer.Length * 2);
+                    }
+
                     result = await Socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length), CancellationToken.None);
                     length += result.Count;
                 }

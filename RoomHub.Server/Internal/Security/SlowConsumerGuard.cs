@@ -6,10 +6,18 @@ using Microsoft.Extensions.Options;
 namespace RoomHub.Server.Internal.Security;
 
 /// <summary>
-/// Bounds every connection's outbound queue. The hub writes a connection's messages into a pipe that pauses at
-/// <see cref="RoomHubSecurityOptions.MaxOutboundBufferBytes"/>; a flush that would wait means the client is not reading,
-/// and a waiting flush would hold up the sender and, over the Redis backplane, every other member of the room on this
-/// instance. So the connection is dropped at once instead, and its writes after that go nowhere.
+/// Bounds every connection's outbound queue without ever making a writer wait. The hub writes a connection's messages
+/// into a pipe that pauses at <see cref="RoomHubSecurityOptions.MaxOutboundBufferBytes"/>. A waiting flush would hold up
+/// the sender and, over the Redis backplane, every other member of the room on this instance, so no flush waits here:
+/// <list type="bullet">
+/// <item>A write that finds the pipe with room is queued, even when it fills the pipe (one large reply, such as a
+/// history, may be larger than the whole queue); the queue is then <i>full</i> until the client has read it down to
+/// half.</item>
+/// <item>While it is full, writes are still queued, up to another <c>MaxOutboundBufferBytes</c>. A client that has not
+/// made room by then is not reading: it is dropped, and its writes after that go nowhere.</item>
+/// </list>
+/// Writers that may wait, because they write a backlog of the connection's own (a session's replay), wait for room with
+/// <see cref="IOutboundQueueFeature.WaitForRoomAsync"/> before each write.
 /// </summary>
 internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options, RoomHubTelemetry telemetry, ILogger<SlowConsumerGuard> logger)
 {
@@ -27,31 +35,44 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     /// <summary>Puts the guard between the hub and <paramref name="connection"/>'s outbound pipe.</summary>
     public void Attach(ConnectionContext connection)
     {
-        var limit = _limit;
         var transport = connection.Transport;
-        connection.Transport = new DuplexPipe(transport.Input, new GuardedWriter(transport.Output, () => Drop(connection, limit)));
+        var writer = new GuardedWriter(transport.Output, _limit, () => Drop(connection));
+        connection.Transport = new DuplexPipe(transport.Input, writer);
+        connection.Features.Set<IOutboundQueueFeature>(writer);
     }
 
-    private void Drop(ConnectionContext connection, int limit)
+    private void Drop(ConnectionContext connection)
     {
         telemetry.SlowConsumersDropped.Add(1);
-        SecurityLog.SlowConsumerDropped(logger, connection.ConnectionId, limit);
+        SecurityLog.SlowConsumerDropped(logger, connection.ConnectionId, _limit);
 
         // The socket's own send is stuck behind a client that does not read: cut the TCP connection under it.
         connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
         connection.Abort(new ConnectionAbortedException("Slow consumer"));
     }
 
-    private sealed class GuardedWriter(PipeWriter inner, Action drop) : PipeWriter
+    /// <summary>
+    /// Writes are serialized by the caller (SignalR's per-connection write lock); only the end of a full spell runs
+    /// concurrently with them, hence the lock around the state both touch.
+    /// </summary>
+    private sealed class GuardedWriter(PipeWriter inner, int limit, Action drop) : PipeWriter, IOutboundQueueFeature
     {
+        private static readonly ValueTask<FlushResult> Accepted = new(new FlushResult(isCanceled: false, isCompleted: false));
+        private static readonly ValueTask<FlushResult> Dropped = new(new FlushResult(isCanceled: false, isCompleted: true));
+
+        private readonly Lock _gate = new();
         private byte[]? _sink;
         private volatile bool _dropped;
+        private long _unflushed;
+        private TaskCompletionSource? _full;
+        private long _queuedWhileFull;
 
         public override void Advance(int bytes)
         {
             if (!_dropped)
             {
                 inner.Advance(bytes);
+                _unflushed += bytes;
             }
         }
 
@@ -65,28 +86,92 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
 
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
-            _dropped ? Dropped : Watch(inner.FlushAsync(cancellationToken));
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            if (_dropped)
+            {
+                return Dropped;
+            }
+
+            var bytes = _unflushed;
+            _unflushed = 0;
+            return Watch(inner.FlushAsync(cancellationToken), bytes);
+        }
 
         /// <summary>SignalR writes each message with one call: the pipe copies and flushes it under one lock.</summary>
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-            _dropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken));
+            _dropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length);
 
-        private static ValueTask<FlushResult> Dropped => new(new FlushResult(isCanceled: false, isCompleted: true));
+        public Task WaitForRoomAsync() => _full?.Task ?? Task.CompletedTask;
 
-        private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush)
+        private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush, long bytes)
         {
-            if (flush.IsCompleted)
+            bool withinAllowance;
+            lock (_gate)
             {
-                return flush;
+                if (_full is null)
+                {
+                    if (flush.IsCompleted)
+                    {
+                        return flush;
+                    }
+
+                    // The pipe is full now: the caller goes on; the flush is watched until the client reads it down.
+                    var full = _full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _ = EndOfFullAsync(flush, full);
+                    return Accepted;
+                }
+
+                if (flush.IsCompleted && flush.Result.IsCompleted)
+                {
+                    return flush; // The client is gone: the writer must learn it, as it would without the guard.
+                }
+
+                // Still full. This flush's task is left unobserved (the pipe allows one waiter, the watch above); the
+                // data is flushed all the same.
+                _queuedWhileFull += bytes;
+                withinAllowance = _queuedWhileFull <= limit;
             }
 
-            // The pipe is paused: the queue is full. Waiting would make the writer (and everyone behind it) wait too.
+            if (withinAllowance)
+            {
+                return Accepted;
+            }
+
             _dropped = true;
             drop();
             return Dropped;
         }
 
+        private async Task EndOfFullAsync(ValueTask<FlushResult> flush, TaskCompletionSource full)
+        {
+            try
+            {
+                await flush.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Whatever ended the flush ended the spell: a transport that failed (the writer learns of it from its
+                // next flush), or a flush after the pipe made room but before this continuation read the result, which
+                // can make the pipe full again so that it refuses the late read; room was made all the same.
+            }
+
+            lock (_gate)
+            {
+                _full = null;
+                _queuedWhileFull = 0;
+            }
+
+            full.TrySetResult();
+        }
+
         private byte[] Sink(int sizeHint) => _sink is { } sink && sink.Length >= sizeHint ? sink : _sink = new byte[Math.Max(sizeHint, 4096)];
     }
+}
+
+/// <summary>The outbound queue of a guarded connection, for writers that may wait for the client to read.</summary>
+internal interface IOutboundQueueFeature
+{
+    /// <summary>Completes when the queue has room (at once, unless it is full), or when the connection ends.</summary>
+    Task WaitForRoomAsync();
 }

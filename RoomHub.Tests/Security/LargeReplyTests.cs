@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.SignalR.Client;
+using RoomHub.Contracts;
+using RoomHub.Tests.Infrastructure;
+
+namespace RoomHub.Tests.Security;
+
+/// <summary>
+/// A client that reads is never taken for a slow consumer because of what it asked for: a history, a resume or a
+/// session's replay may be many times its outbound queue (here 40 × 16 KB against a queue of 33 KB, the smallest allowed).
+/// </summary>
+public sealed class LargeReplyTests
+{
+    private const int Count = 40;
+    private static readonly string Filler = new('x', 16_000);
+
+    private static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["RoomHub:MaxMessageBytes"] = "16384",
+        ["RoomHub:Security:MaxOutboundBufferBytes"] = "33792",
+    };
+
+    private static async Task FillAsync(RoomHubInstance server, string room)
+    {
+        await using var publisher = await TestClient.ConnectAsync(server);
+        for (var i = 0; i < Count; i++)
+        {
+            await publisher.SendAsync(room, $"{i}:{Filler}");
+        }
+    }
+
+    private static async Task AssertStillServedAsync(LegacyClient legacy, string room)
+    {
+        await legacy.SubscribeAsync(room);
+        await Poll.UntilAsync(async () =>
+        {
+            await legacy.SendMessageAsync(room, "still here");
+            return legacy.Frames.Contains("still here");
+        }, "the client to be served after its large reply");
+    }
+
+    [Fact]
+    public async Task AHistoryLargerThanTheOutboundQueueReachesTheClientThatAskedForIt()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Settings);
+        var room = Rooms.Unique("large-history");
+        await FillAsync(server, room);
+
+        await using var legacy = await LegacyClient.ConnectAsync(server);
+        await legacy.SendAsync(new JsonObject { ["type"] = "HISTORY", ["room"] = room, ["limit"] = Count }.ToJsonString());
+        var history = await legacy.WaitForJsonAsync(j => (string?)j["type"] == "HISTORY", "the HISTORY answer");
+        Assert.Equal(Count, history["messages"]!.AsArray().Count);
+        await legacy.SendAsync(new JsonObject { ["type"] = "RESUME", ["room"] = room, ["lastId"] = "" }.ToJsonString());
+        var resumed = await legacy.WaitForJsonAsync(j => (string?)j["type"] == "RESUME", "the RESUME answer");
+        Assert.Equal(Count, resumed["messages"]!.AsArray().Count);
+
+        await using var hub = await TestClient.ConnectAsync(server);
+        Assert.Equal(Count, (await hub.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, Count)).Count);
+        Assert.Equal(Count, (await hub.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), room, "")).Messages.Count);
+        Assert.Equal(HubConnectionState.Connected, hub.Connection.State);
+        await AssertStillServedAsync(legacy, room);
+    }
+
+    [Fact]
+    public async Task ASessionReplayLargerThanTheOutboundQueueReachesTheReturningClient()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Settings);
+        var room = Rooms.Unique("large-replay");
+        var hubSession = new Uri(server.HubUrl + "?session=" + Guid.NewGuid().ToString("N"));
+        var legacySession = "session=" + Guid.NewGuid().ToString("N");
+        await using (var first = await TestClient.ConnectAsync(hubSession))
+        {
+            await first.SubscribeAsync(room);
+        }
+
+        await using (var first = await LegacyClient.ConnectAsync(server, query: legacySession))
+        {
+            await first.SubscribeAsync(room);
+            await AssertStillServedAsync(first, room);
+        }
+
+        await FillAsync(server, room);
+
+        await using var hub = await TestClient.ConnectAsync(hubSession);
+        await hub.WaitForCountAsync(room, Count);
+        Assert.Equal(HubConnectionState.Connected, hub.Connection.State);
+        await using var legacy = await LegacyClient.ConnectAsync(server, query: legacySession);
+        await Poll.UntilAsync(() => legacy.Frames.Count(f => f.EndsWith(Filler, StringComparison.Ordinal)) >= Count, "the replayed messages at the legacy client");
+        await AssertStillServedAsync(legacy, room);
+    }
+}

@@ -1,0 +1,102 @@
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using RoomHub.Server;
+using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.Security;
+
+namespace RoomHub.Tests.Security;
+
+/// <summary>The guard between the hub and one connection's outbound pipe, with the pipe read (or not) by the test.</summary>
+public sealed class SlowConsumerGuardTests : IDisposable
+{
+    private const int Limit = 1000;
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: Limit, resumeWriterThreshold: Limit / 2, useSynchronizationContext: false));
+    private readonly DefaultConnectionContext _connection;
+    private readonly PipeWriter _writer;
+    private readonly IOutboundQueueFeature _queue;
+
+    public SlowConsumerGuardTests()
+    {
+        var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
+        var guard = new SlowConsumerGuard(Options.Create(new RoomHubSecurityOptions { MaxOutboundBufferBytes = Limit }), telemetry, NullLogger<SlowConsumerGuard>.Instance);
+        _connection = new DefaultConnectionContext("c1", new DuplexPipe(new Pipe().Reader, _pipe.Writer), new DuplexPipe(_pipe.Reader, new Pipe().Writer));
+        guard.Attach(_connection);
+        _writer = _connection.Transport.Output;
+        _queue = _connection.Features.Get<IOutboundQueueFeature>()!;
+    }
+
+    private ValueTask<FlushResult> WriteAsync(int bytes) => _writer.WriteAsync(new byte[bytes]);
+
+    /// <summary>A dropped connection's writes report it gone at once; an empty write changes nothing else.</summary>
+    private async Task<bool> DroppedAsync() => (await WriteAsync(0)).IsCompleted;
+
+    private async Task<long> ReadAllAsync()
+    {
+        var read = await _pipe.Reader.ReadAsync();
+        var length = read.Buffer.Length;
+        _pipe.Reader.AdvanceTo(read.Buffer.End);
+        return length;
+    }
+
+    [Fact]
+    public async Task AWriteLargerThanTheWholeQueueIsAcceptedAtOnceAndTheQueueIsFullUntilItIsRead()
+    {
+        var flush = WriteAsync(5 * Limit);
+
+        Assert.True(flush.IsCompletedSuccessfully);
+        Assert.False((await flush).IsCompleted);
+        var room = _queue.WaitForRoomAsync();
+        Assert.False(room.IsCompleted);
+
+        Assert.Equal(5 * Limit, await ReadAllAsync());
+        await room.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(_queue.WaitForRoomAsync().IsCompleted);
+        Assert.False(await DroppedAsync());
+    }
+
+    [Fact]
+    public async Task WhileFullAnotherQueueOfWritesIsAcceptedAndOneByteMoreDropsTheConnection()
+    {
+        await WriteAsync(Limit);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.False((await WriteAsync(Limit / 10)).IsCompleted);
+        }
+
+        Assert.True((await WriteAsync(1)).IsCompleted);
+        Assert.True((await WriteAsync(1)).IsCompleted);
+        await Infrastructure.Poll.UntilAsync(() => _connection.ConnectionClosed.IsCancellationRequested, "the connection to be aborted");
+    }
+
+    [Fact]
+    public async Task AClientThatReadsBetweenFullSpellsIsNeverDropped()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            await WriteAsync(3 * Limit);
+            await WriteAsync(Limit);
+            await ReadAllAsync();
+            await _queue.WaitForRoomAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.False(await DroppedAsync());
+    }
+
+    [Fact]
+    public async Task TheEndOfTheClientEndsAFullSpell()
+    {
+        await WriteAsync(2 * Limit);
+        var room = _queue.WaitForRoomAsync();
+
+        await _pipe.Reader.CompleteAsync();
+
+        await room.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    public void Dispose() => _services.Dispose();
+}
