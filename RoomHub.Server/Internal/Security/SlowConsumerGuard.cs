@@ -106,6 +106,11 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush, long bytes)
         {
+            if (flush.IsCompleted && Volatile.Read(ref _full) is null)
+            {
+                return flush; // The usual case, taken without the lock: the queue has room and is not full.
+            }
+
             bool withinAllowance;
             lock (_gate)
             {
