@@ -25,7 +25,9 @@ public sealed class RoomHubOptions
 
     /// <summary>
     /// The largest single frame a connection may send, in bytes; a bigger frame closes the connection.
-    /// Default (unset): twice <see cref="MaxMessageBytes"/>, so an over-long message is answered with an error instead.
+    /// Default (unset): six times <see cref="MaxMessageBytes"/> plus 1 KiB, so that every message within the limit fits
+    /// however its JSON escapes it (<c>\u0001</c> is six bytes for one, <c>\u00e9</c> six for two: encoders that escape all
+    /// non-ASCII text are common), and an over-long message is answered with an error instead of a close.
     /// </summary>
     public long? MaxReceiveMessageSize { get; set; }
 
@@ -73,7 +75,7 @@ public sealed class RoomHubOptions
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 
-    internal long EffectiveMaxReceiveMessageSize => MaxReceiveMessageSize ?? 2L * MaxMessageBytes;
+    internal long EffectiveMaxReceiveMessageSize => MaxReceiveMessageSize ?? 6L * MaxMessageBytes + 1024;
 
     internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis);
 }

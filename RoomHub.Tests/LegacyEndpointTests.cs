@@ -11,6 +11,8 @@ namespace RoomHub.Tests;
 
 public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
+    private static readonly long FrameLimit = new Server.RoomHubOptions().EffectiveMaxReceiveMessageSize;
+
     private RoomHubCluster Cluster => fixture.Cluster;
 
     [Fact]
@@ -219,11 +221,32 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         await WaitUntilMemberAsync(innocent, room);
         await using var offender = await LegacyClient.ConnectAsync(Cluster[0]);
 
-        await offender.SendMessageAsync(room, new string('x', 2 * RoomLimits.DefaultMaxMessageBytes + 10));
+        await offender.SendMessageAsync(room, new string('x', (int)FrameLimit + 10));
 
         await offender.WaitUntilClosedAsync();
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, offender.CloseStatus);
         await AssertStillDeliversAsync(innocent, room);
+    }
+
+    [Theory]
+    [InlineData('\u00e9')]
+    [InlineData('\u0001')]
+    public async Task AMessageAtTheLimitArrivesHoweverItsJsonIsEscaped(char character)
+    {
+        var room = Rooms.Unique("escaped");
+        await using var receiver = await TestClient.ConnectAsync(Cluster[1]);
+        await receiver.SubscribeAsync(room);
+        await using var sender = await LegacyClient.ConnectAsync(Cluster[0]);
+        var text = new string(character, RoomLimits.DefaultMaxMessageBytes / Encoding.UTF8.GetByteCount([character]));
+        static string Escaped(string room, string text) =>
+            $$"""{"type":"SEND_MESSAGE","roomId":"{{room}}","message":"{{string.Concat(text.Select(c => $"\\u{(int)c:x4}"))}}"}""";
+
+        await sender.SendAsync(Escaped(room, text));
+        await receiver.WaitForAsync(m => m.Room == room && m.Message == text, "the escaped message at the limit");
+
+        await sender.SendAsync(Escaped(room, text + character));
+        await sender.WaitForErrorAsync(RoomErrorCodes.MessageTooLarge);
+        Assert.False(sender.IsClosed);
     }
 
     [Fact]
@@ -232,8 +255,8 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         await using var client = await LegacyClient.ConnectAsync(Cluster[0]);
         var head = "{\"type\":\"SEND_MESSAGE\",\"roomId\":\"" + Rooms.Unique("edge") + "\",\"message\":\"";
         const string tail = "\"}";
-        var frame = head + new string('x', 2 * RoomLimits.DefaultMaxMessageBytes - head.Length - tail.Length) + tail;
-        Assert.Equal(2 * RoomLimits.DefaultMaxMessageBytes, Encoding.UTF8.GetByteCount(frame));
+        var frame = head + new string('x', (int)FrameLimit - head.Length - tail.Length) + tail;
+        Assert.Equal(FrameLimit, Encoding.UTF8.GetByteCount(frame));
 
         await client.SendAsync(frame);
 

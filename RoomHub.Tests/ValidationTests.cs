@@ -91,8 +91,8 @@ public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<Clus
             return Task.CompletedTask;
         };
 
-        // Twice the message limit is the transport limit by default; this frame is well past it.
-        var huge = new string('x', RoomLimits.DefaultMaxMessageBytes * 3);
+        // Six times the message limit and 1 KiB is the transport limit by default; this frame is past it.
+        var huge = new string('x', RoomLimits.DefaultMaxMessageBytes * 7);
         await Assert.ThrowsAnyAsync<Exception>(() => offender.SendAsync(room, huge));
 
         var reason = await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using System.Text;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
@@ -132,7 +133,12 @@ internal sealed partial class RoomCore(
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "The history limit must be at least 1.");
         }
 
-        return await InTurnAsync(connectionId, () => Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history")).ConfigureAwait(false);
+        return await InTurnAsync(connectionId, async () =>
+        {
+            var latest = await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false);
+            await RoomForAnswerAsync(connectionId, latest, cancellationToken).ConfigureAwait(false);
+            return latest;
+        }).ConfigureAwait(false);
     }
 
     public async Task<ResumeResult> ResumeAsync(string connectionId, string? room, string? lastId, CancellationToken cancellationToken)
@@ -148,8 +154,36 @@ internal sealed partial class RoomCore(
         {
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-            return await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
+            var missed = await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
+            await RoomForAnswerAsync(connectionId, missed.Messages, cancellationToken).ConfigureAwait(false);
+            return missed;
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An answer may be larger than the connection's whole outbound queue. One such answer is queued at once; the next
+    /// waits until the client has read the one before down, and is announced to the slow-consumer guard (SignalR writes
+    /// it after this returns, when an earlier answer may just have filled the queue), so a client asking for several
+    /// large answers in a row gets them at its own pace instead of being taken for one that does not read.
+    /// </summary>
+    private async Task RoomForAnswerAsync(string connectionId, IReadOnlyList<RoomMessage> answer, CancellationToken cancellationToken)
+    {
+        if (connections.Get(connectionId)?.Outbound is not { } queue)
+        {
+            return;
+        }
+
+        await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+
+        // The text and a margin per message for its envelope, which each protocol writes in about as many bytes. What
+        // escapes add is left to the allowance of a full queue; more would let the surplus pass for answers later on.
+        var bytes = 0L;
+        foreach (var message in answer)
+        {
+            bytes += Encoding.UTF8.GetByteCount(message.Message) + message.Room.Length + 128;
+        }
+
+        queue.ExpectAnswer(bytes);
     }
 
     public async Task<RoomPresence> GetPresenceAsync(string connectionId, ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)

@@ -162,6 +162,7 @@ public sealed class ConformanceProbeTests(ConformanceProbeTests.Server server) :
         public async Task InitializeAsync() => Instance = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
         {
             ["RoomHub:Security:FrameTimeout"] = "00:00:02",
+            ["RoomHub:MaxReceiveMessageSize"] = "131072",
             ["RoomHub:Security:MaxConnectionsPerAddress"] = "1000",
         });
 

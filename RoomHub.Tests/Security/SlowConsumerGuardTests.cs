@@ -73,6 +73,26 @@ public sealed class SlowConsumerGuardTests : IDisposable
     }
 
     [Fact]
+    public async Task BehindAWriteLargerThanTheQueueAsMuchAgainIsAccepted()
+    {
+        await WriteAsync(3 * Limit);
+
+        Assert.False((await WriteAsync(3 * Limit)).IsCompleted);
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task AnAnnouncedAnswerLandingOnAFullQueueDoesNotCountAgainstIt()
+    {
+        await WriteAsync(Limit);
+        _queue.ExpectAnswer(5 * Limit);
+
+        Assert.False((await WriteAsync(5 * Limit)).IsCompleted);
+        Assert.False((await WriteAsync(Limit)).IsCompleted);
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
     public async Task AClientThatReadsBetweenFullSpellsIsNeverDropped()
     {
         for (var i = 0; i < 20; i++)

@@ -150,7 +150,10 @@ internal sealed partial class LegacySession
                             frame = PooledBytes.Grow(frame, length, frame.Length * 2);
                         }
 
-                        result = await _socket.ReceiveAsync(frame.AsMemory(length), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
+                        // A receive returns only once its buffer is full or the frame has ended: asking for no more than
+                        // one byte past the limit makes a frame over it fail as soon as it crosses it.
+                        var room = (int)Math.Min(frame.Length - length, _maxFrameBytes + 1 - length);
+                        result = await _socket.ReceiveAsync(frame.AsMemory(length, room), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
                         if (result.MessageType == WebSocketMessageType.Close)
                         {
                             SetClose(WebSocketCloseStatus.NormalClosure, "");

@@ -13,11 +13,15 @@ namespace RoomHub.Server.Internal.Security;
 /// <item>A write that finds the pipe with room is queued, even when it fills the pipe (one large reply, such as a
 /// history, may be larger than the whole queue); the queue is then <i>full</i> until the client has read it down to
 /// half.</item>
-/// <item>While it is full, writes are still queued, up to another <c>MaxOutboundBufferBytes</c>. A client that has not
-/// made room by then is not reading: it is dropped, and its writes after that go nowhere.</item>
+/// <item>While it is full, writes are still queued, up to another <c>MaxOutboundBufferBytes</c> or the size of the write
+/// that filled it, whichever is larger. A client that has not made room by then is not reading: it is dropped, and its
+/// writes after that go nowhere.</item>
 /// </list>
-/// Writers that may wait, because they write a backlog of the connection's own (a session's replay), wait for room with
-/// <see cref="IOutboundQueueFeature.WaitForRoomAsync"/> before each write.
+/// Writers that may wait, because they write a backlog of the connection's own (a session's replay) or the answer to its
+/// own request, wait for room with <see cref="IOutboundQueueFeature.WaitForRoomAsync"/> before they write. An answer is
+/// written by SignalR after its method returned, so it can land on a queue filled after the wait: the bytes announced with
+/// <see cref="IOutboundQueueFeature.ExpectAnswer"/> are paid for by the writes that follow, which do not count against
+/// the allowance of a full queue as far as they go.
 /// </summary>
 internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options, RoomHubTelemetry telemetry, ILogger<SlowConsumerGuard> logger)
 {
@@ -64,8 +68,8 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         private byte[]? _sink;
         private volatile bool _dropped;
         private long _unflushed;
-        private TaskCompletionSource? _full;
-        private long _queuedWhileFull;
+        private Spell? _spell;
+        private long _announced;
 
         public override void Advance(int bytes)
         {
@@ -102,19 +106,35 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
             _dropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length);
 
-        public Task WaitForRoomAsync() => _full?.Task ?? Task.CompletedTask;
+        public Task WaitForRoomAsync() => Volatile.Read(ref _spell)?.Room.Task ?? Task.CompletedTask;
+
+        public void ExpectAnswer(long bytes)
+        {
+            lock (_gate)
+            {
+                _announced += bytes;
+            }
+        }
 
         private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush, long bytes)
         {
-            if (flush.IsCompleted && Volatile.Read(ref _full) is null)
+            if (flush.IsCompleted && Volatile.Read(ref _spell) is null && Volatile.Read(ref _announced) == 0)
             {
-                return flush; // The usual case, taken without the lock: the queue has room and is not full.
+                return flush; // The usual case, taken without the lock: the queue has room, nothing is announced.
             }
 
             bool withinAllowance;
             lock (_gate)
             {
-                if (_full is null)
+                // Announced answers are paid for by the writes that follow them, whatever those are.
+                var announced = Math.Min(bytes, _announced);
+                _announced -= announced;
+                if (_spell is { Flush.IsCompleted: true } ended)
+                {
+                    End(ended); // The client made room; the watch has not seen it yet.
+                }
+
+                if (_spell is null)
                 {
                     if (flush.IsCompleted)
                     {
@@ -122,8 +142,19 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     }
 
                     // The pipe is full now: the caller goes on; the flush is watched until the client reads it down.
-                    var full = _full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    _ = EndOfFullAsync(flush, full);
+                    // Another write as large as the one that filled it may follow before the client could read.
+                    var spell = _spell = new Spell(flush.AsTask(), Math.Max(limit, bytes));
+                    spell.Flush.ContinueWith(
+                        static (flushed, state) =>
+                        {
+                            _ = flushed.Exception; // A failed transport: the writer learns of it from its next flush.
+                            var (writer, spell) = ((GuardedWriter, Spell))state!;
+                            writer.EndLocked(spell);
+                        },
+                        (this, spell),
+                        CancellationToken.None,
+                        TaskContinuationOptions.ExecuteSynchronously,
+                        TaskScheduler.Default);
                     return Accepted;
                 }
 
@@ -132,10 +163,10 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     return flush; // The client is gone: the writer must learn it, as it would without the guard.
                 }
 
-                // Still full. This flush's task is left unobserved (the pipe allows one waiter, the watch above); the
-                // data is flushed all the same.
-                _queuedWhileFull += bytes;
-                withinAllowance = _queuedWhileFull <= limit;
+                // Still full. This flush's task is left unobserved (the pipe allows one waiter, the spell's); the data is
+                // flushed all the same.
+                _spell.Queued += bytes - announced;
+                withinAllowance = _spell.Queued <= _spell.Allowance;
             }
 
             if (withinAllowance)
@@ -148,29 +179,38 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
             return Dropped;
         }
 
-        private async Task EndOfFullAsync(ValueTask<FlushResult> flush, TaskCompletionSource full)
+        /// <summary>Ends <paramref name="spell"/> when its flush completes, however: the client read the queue down, or the transport ended.</summary>
+        private void EndLocked(Spell spell)
         {
-            try
-            {
-                await flush.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Whatever ended the flush ended the spell: a transport that failed (the writer learns of it from its
-                // next flush), or a flush after the pipe made room but before this continuation read the result, which
-                // can make the pipe full again so that it refuses the late read; room was made all the same.
-            }
-
             lock (_gate)
             {
-                _full = null;
-                _queuedWhileFull = 0;
+                End(spell);
+            }
+        }
+
+        private void End(Spell spell)
+        {
+            if (_spell == spell)
+            {
+                _spell = null;
             }
 
-            full.TrySetResult();
+            spell.Room.TrySetResult();
         }
 
         private byte[] Sink(int sizeHint) => _sink is { } sink && sink.Length >= sizeHint ? sink : _sink = new byte[Math.Max(sizeHint, 4096)];
+
+        /// <summary>One spell of a full queue: from the flush that found the pipe full until the client read it down.</summary>
+        private sealed class Spell(Task flush, long allowance)
+        {
+            public Task Flush { get; } = flush;
+
+            public TaskCompletionSource Room { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            public long Allowance { get; } = allowance;
+
+            public long Queued { get; set; }
+        }
     }
 }
 
@@ -179,4 +219,7 @@ internal interface IOutboundQueueFeature
 {
     /// <summary>Completes when the queue has room (at once, unless it is full), or when the connection ends.</summary>
     Task WaitForRoomAsync();
+
+    /// <summary>Announces an answer of about <paramref name="bytes"/> that is about to be written, whatever the queue holds.</summary>
+    void ExpectAnswer(long bytes);
 }
