@@ -141,6 +141,15 @@ public sealed class LegacyFrameCodecTests
     }
 
     [Fact]
+    public void AnUnpairedSurrogateEscapeIsInvalidJsonAndSaysSo()
+    {
+        var command = Parse("""{"type":"SEND_MESSAGE","roomId":"r","message":"half \ud800 a pair"}""");
+
+        Assert.Equal(LegacyErrorCodes.InvalidJson, command.ErrorCode);
+        Assert.Contains("surrogate", command.ErrorText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void InvalidUtf8InsideAStringIsInvalidJson()
     {
         var frame = Encoding.UTF8.GetBytes("""{"type":"SUBSCRIBE","room":"xx"}""");

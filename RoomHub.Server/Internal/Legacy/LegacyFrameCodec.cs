@@ -52,8 +52,9 @@ internal static class LegacyFrameCodec
         }
         catch (InvalidOperationException)
         {
-            // Utf8JsonReader reports some malformed input (e.g. invalid UTF-8 inside a string) this way.
-            return LegacyCommand.Error(LegacyErrorCodes.InvalidJson, "The frame is not valid JSON.");
+            // Utf8JsonReader reports this way invalid UTF-8 inside a string, and an escaped surrogate without its pair
+            // ("\ud800" alone), which no UTF-8 text can carry on to the room's members.
+            return LegacyCommand.Error(LegacyErrorCodes.InvalidJson, "The frame is not valid JSON, or a string in it holds an unpaired surrogate escape such as \"\\ud800\".");
         }
     }
 
