@@ -32,6 +32,29 @@ public sealed class CommandOrderTests(ClusterFixture fixture) : IClassFixture<Cl
     }
 
     [Fact]
+    public async Task SendsQueuedBehindAnotherCommandAreStoredInTheOrderSent()
+    {
+        // The sends wait together for the join before them; when it is done they must still be stored one after another.
+        const int count = 30;
+        for (var round = 0; round < 3; round++)
+        {
+            var room = Rooms.Unique();
+            await using var client = await TestClient.ConnectAsync(Cluster[0]);
+
+            var joining = client.SubscribeAsync(room);
+            var sends = Enumerable.Range(0, count).Select(i => client.SendAsync(room, $"m{i}")).ToArray();
+            await joining;
+            var ids = await Task.WhenAll(sends);
+
+            var history = await client.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, count);
+            Assert.Equal(Enumerable.Range(0, count).Select(i => $"m{i}"), history.Select(m => m.Message));
+            Assert.Equal(ids, history.Select(m => m.Id));
+            var resumed = await client.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), room, ids[0]);
+            Assert.Equal(ids[1..], resumed.Messages.Select(m => m.Id));
+        }
+    }
+
+    [Fact]
     public async Task AReadSentAfterSendsSeesThemAll()
     {
         const int count = 30;

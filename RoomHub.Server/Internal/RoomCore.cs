@@ -94,10 +94,13 @@ internal sealed partial class RoomCore(
             if (turn is not null)
             {
                 await turn.Barrier.ConfigureAwait(false);
+                await turn.PreviousStored.ConfigureAwait(false);
             }
 
             // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
-            stored = await telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken)).ConfigureAwait(false);
+            var storing = telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken));
+            turn?.Stored();
+            stored = await storing.ConfigureAwait(false);
             if (turn is not null)
             {
                 await turn.PreviousPublished.ConfigureAwait(false);
