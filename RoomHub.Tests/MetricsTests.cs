@@ -73,6 +73,33 @@ public sealed partial class MetricsTests
         Assert.True(Value(after, "roomhub_store_duration_seconds_count", "roomhub_operation=\"append\"") >= 5, "append durations");
     }
 
+    [Fact]
+    public async Task ARateLimitedSendIsCountedAsRejected()
+    {
+        await using var instance = await RoomHubProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:Security:SendsPerSecond"] = "1",
+            ["RoomHub:Security:SendBurst"] = "2",
+        });
+        await using var sender = await TestClient.ConnectAsync(instance.HubUrl);
+        var room = Rooms.Unique("limited");
+        var refused = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            try
+            {
+                await sender.SendAsync(room, "m");
+            }
+            catch (Microsoft.AspNetCore.SignalR.HubException ex) when (ex.Message.Contains(RoomErrorCodes.RateLimited, StringComparison.Ordinal))
+            {
+                refused++;
+            }
+        }
+
+        Assert.InRange(refused, 1, 2);
+        Assert.Equal(refused, Value(await ScrapeAsync(instance), "roomhub_messages_rejected_total", "error_type=\"RATE_LIMITED\""));
+    }
+
     private static async Task<string> ScrapeAsync(RoomHubProcess instance)
     {
         using var http = new HttpClient { BaseAddress = instance.BaseAddress };

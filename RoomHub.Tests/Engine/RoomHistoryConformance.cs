@@ -99,6 +99,19 @@ public abstract class RoomHistoryConformance
     }
 
     [Fact]
+    public async Task ResumeAfterTheLargestPossibleIdIsRecoveredAndEmpty()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        await history.AppendAsync(room, "m", DateTimeOffset.UtcNow, None);
+
+        var resumed = await history.GetAfterAsync(room, StreamId.Max, None);
+
+        Assert.True(resumed.Recovered);
+        Assert.Empty(resumed.Messages);
+    }
+
+    [Fact]
     public async Task CountBoundDropsTheOldestAndAResumeFromBeforeItIsNotRecovered()
     {
         var history = await CreateAsync(new HistoryOptions { MaxLength = 5 });

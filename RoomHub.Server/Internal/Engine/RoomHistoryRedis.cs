@@ -82,7 +82,8 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 
     public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
     {
-        var start = after is { } id ? "(" + id : "-";
+        // Redis has no exclusive start past its largest id; the inclusive "+" holds nothing after it either.
+        var start = after is { } id ? id == StreamId.Max ? "+" : "(" + id : "-";
         var (exists, deleted, entries) = await ReadAsync(room, start, 0).ConfigureAwait(false);
         if (!exists)
         {

@@ -10,6 +10,9 @@ internal readonly record struct StreamId(ulong Milliseconds, ulong Sequence) : I
 {
     public static readonly StreamId Zero = new(0, 0);
 
+    /// <summary>The largest id there can be: nothing follows it.</summary>
+    public static readonly StreamId Max = new(ulong.MaxValue, ulong.MaxValue);
+
     public static bool TryParse(string? text, out StreamId id)
     {
         id = Zero;

@@ -10,7 +10,7 @@ namespace RoomHub.Server.Internal.Security;
 /// transports meet the same limits: token buckets for sends and for (un)subscribes, and a cap on rooms per connection.
 /// It also closes legacy connections whose token expires (SignalR does that itself for its own connections).
 /// </summary>
-internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> options, TimeProvider time, ILogger<ConnectionLimitsFilter> logger) : IHubFilter
+internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> options, TimeProvider time, RoomHubTelemetry telemetry, ILogger<ConnectionLimitsFilter> logger) : IHubFilter
 {
     private static readonly object StateKey = new();
     private readonly RoomHubSecurityOptions _options = options.Value;
@@ -60,7 +60,12 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         switch (method)
         {
             case nameof(IRoomHub.SendMessage):
-                Acquire(context, state.TrySend(), "messages", _options.SendsPerSecond);
+                if (!state.TrySend())
+                {
+                    telemetry.Rejected(RoomErrorCodes.RateLimited); // A refused send is counted as RoomCore counts its own.
+                    Acquire(context, acquired: false, "messages", _options.SendsPerSecond);
+                }
+
                 return await next(context).ConfigureAwait(false);
 
             case nameof(IRoomHub.Subscribe) or nameof(IRoomHub.Unsubscribe) or nameof(IRoomHub.Resume)
