@@ -29,6 +29,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>Sessions belong to their user; anonymous sessions are told apart by their unguessable ids alone.</summary>
     public string SessionOwner => User is null ? "anonymous" : "user:" + User;
 
+    /// <summary>The session as this connection writes to it.</summary>
+    public SessionRef? SessionRef => Session is { } session ? new SessionRef(SessionOwner, session, ConnectionId) : null;
+
     public PresenceMember Member => new(ConnectionId, User);
 
     /// <summary>

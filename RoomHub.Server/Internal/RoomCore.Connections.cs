@@ -27,7 +27,8 @@ internal sealed partial class RoomCore
         SessionState? remembered;
         try
         {
-            remembered = await telemetry.TimeAsync("session", "read", () => sessions.GetAsync(state.SessionOwner, session, cancellationToken)).ConfigureAwait(false);
+            // Claimed, not just read: from now on this connection's rooms are the session's, not those of an older one.
+            remembered = await telemetry.TimeAsync("session", "read", () => sessions.ClaimAsync(state.SessionRef!.Value, cancellationToken)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -74,10 +75,10 @@ internal sealed partial class RoomCore
             await AnnounceAsync(room, state, joined: false).ConfigureAwait(false);
         }
 
-        if (state.Session is { } session && !state.Restoring)
+        if (state.SessionRef is { } session && !state.Restoring)
         {
             // The TTL of the session's rooms counts from now, its last close.
-            await BestEffortAsync(() => sessions.TouchAsync([(state.SessionOwner, session, state.Rooms())], time.GetUtcNow(), CancellationToken.None), "session").ConfigureAwait(false);
+            await BestEffortAsync(() => sessions.TouchAsync([(session, state.Rooms())], time.GetUtcNow(), CancellationToken.None), "session").ConfigureAwait(false);
         }
     }
 

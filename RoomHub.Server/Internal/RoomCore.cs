@@ -53,9 +53,9 @@ internal sealed partial class RoomCore(
         if (connections.Get(connectionId) is { } state && state.RemoveRoom(name))
         {
             await BestEffortAsync(() => telemetry.TimeAsync("presence", "remove", () => presence.RemoveAsync(name, state.Member, cancellationToken)), "presence").ConfigureAwait(false);
-            if (state.Session is { } session)
+            if (state.SessionRef is { } session)
             {
-                await BestEffortAsync(() => telemetry.TimeAsync("session", "remove", () => sessions.RemoveRoomAsync(state.SessionOwner, session, name, cancellationToken)), "session").ConfigureAwait(false);
+                await BestEffortAsync(() => telemetry.TimeAsync("session", "remove", () => sessions.RemoveRoomAsync(session, name, cancellationToken)), "session").ConfigureAwait(false);
             }
 
             await AnnounceAsync(name, state, joined: false).ConfigureAwait(false);
@@ -233,9 +233,9 @@ internal sealed partial class RoomCore(
         {
             // A store outage must not undo a join: the heartbeat re-asserts presence and session rooms from local state.
             await BestEffortAsync(() => telemetry.TimeAsync("presence", "add", () => presence.AddAsync(room, state.Member, cancellationToken)), "presence").ConfigureAwait(false);
-            if (state.Session is { } session)
+            if (state.SessionRef is { } session)
             {
-                await BestEffortAsync(() => telemetry.TimeAsync("session", "add", () => sessions.AddRoomAsync(state.SessionOwner, session, room, cancellationToken)), "session").ConfigureAwait(false);
+                await BestEffortAsync(() => telemetry.TimeAsync("session", "add", () => sessions.AddRoomAsync(session, room, cancellationToken)), "session").ConfigureAwait(false);
             }
 
             await AnnounceAsync(room, state, joined: true).ConfigureAwait(false);

@@ -44,14 +44,14 @@ internal sealed partial class RoomHubHeartbeat(
             foreach (var batch in connections.Enumerate().Chunk(BatchSize))
             {
                 var members = new List<(string Room, PresenceMember Member)>(batch.Length);
-                var live = new List<(string Owner, string Session, IReadOnlyCollection<string> Rooms)>();
+                var live = new List<(SessionRef Session, IReadOnlyCollection<string> Rooms)>();
                 foreach (var connection in batch)
                 {
                     var rooms = connection.Rooms();
                     members.AddRange(rooms.Select(room => (room, connection.Member)));
-                    if (connection.Session is { } session && !connection.Restoring)
+                    if (connection.SessionRef is { } session && !connection.Restoring)
                     {
-                        live.Add((connection.SessionOwner, session, rooms));
+                        live.Add((session, rooms));
                     }
                 }
 

@@ -14,6 +14,8 @@ public abstract class SessionConformance
 
     private static string NewSession() => Guid.NewGuid().ToString("N");
 
+    private static SessionRef Of(string session, string owner = "anonymous", string holder = "c1") => new(owner, session, holder);
+
     [Fact]
     public async Task UnknownSessionHasNothing()
     {
@@ -27,10 +29,10 @@ public abstract class SessionConformance
     {
         var sessions = await CreateAsync(new RoomSessionOptions());
         var session = NewSession();
-        await sessions.AddRoomAsync("anonymous", session, "a", None);
-        await sessions.AddRoomAsync("anonymous", session, "b", None);
-        await sessions.AddRoomAsync("anonymous", session, "c", None);
-        await sessions.RemoveRoomAsync("anonymous", session, "b", None);
+        await sessions.AddRoomAsync(Of(session), "a", None);
+        await sessions.AddRoomAsync(Of(session), "b", None);
+        await sessions.AddRoomAsync(Of(session), "c", None);
+        await sessions.RemoveRoomAsync(Of(session), "b", None);
 
         var state = await sessions.GetAsync("anonymous", session, None);
 
@@ -43,7 +45,7 @@ public abstract class SessionConformance
     {
         var sessions = await CreateAsync(new RoomSessionOptions());
         var session = NewSession();
-        await sessions.AddRoomAsync("user:alice", session, "alice-room", None);
+        await sessions.AddRoomAsync(Of(session, "user:alice"), "alice-room", None);
 
         Assert.Null(await sessions.GetAsync("user:mallory", session, None));
         Assert.Null(await sessions.GetAsync("anonymous", session, None));
@@ -56,7 +58,7 @@ public abstract class SessionConformance
         var session = NewSession();
         var seen = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
-        await sessions.TouchAsync([("anonymous", session, ["x", "y"])], seen, None);
+        await sessions.TouchAsync([(Of(session), ["x", "y"])], seen, None);
 
         var state = await sessions.GetAsync("anonymous", session, None);
         Assert.NotNull(state);
@@ -69,10 +71,49 @@ public abstract class SessionConformance
     {
         var sessions = await CreateAsync(new RoomSessionOptions { Ttl = TimeSpan.FromSeconds(1) });
         var session = NewSession();
-        await sessions.AddRoomAsync("anonymous", session, "a", None);
-        await sessions.TouchAsync([("anonymous", session, ["a"])], DateTimeOffset.UtcNow, None);
+        await sessions.AddRoomAsync(Of(session), "a", None);
+        await sessions.TouchAsync([(Of(session), ["a"])], DateTimeOffset.UtcNow, None);
 
         await Poll.UntilAsync(async () => await sessions.GetAsync("anonymous", session, None) is null, "the session to expire");
+    }
+
+    [Fact]
+    public async Task AClaimReturnsWhatIsRememberedAndNothingForANewSession()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+
+        Assert.Null(await sessions.ClaimAsync(Of(session, holder: "c1"), None));
+        await sessions.AddRoomAsync(Of(session, holder: "c1"), "a", None);
+
+        var claimed = await sessions.ClaimAsync(Of(session, holder: "c2"), None);
+        Assert.NotNull(claimed);
+        Assert.Equal(["a"], claimed.Rooms);
+    }
+
+    [Fact]
+    public async Task AConnectionTheSessionHasMovedOnFromWritesNothing()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+        var old = Of(session, holder: "old");
+        var current = Of(session, holder: "new");
+        await sessions.ClaimAsync(old, None);
+        await sessions.AddRoomAsync(old, "a", None);
+        await sessions.AddRoomAsync(old, "b", None);
+        await sessions.ClaimAsync(current, None);
+        await sessions.RemoveRoomAsync(current, "a", None);
+        var seen = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await sessions.TouchAsync([(current, ["b"])], seen, None);
+
+        await sessions.TouchAsync([(old, ["a", "b"])], seen.AddMinutes(1), None);
+        await sessions.AddRoomAsync(old, "c", None);
+        await sessions.RemoveRoomAsync(old, "b", None);
+
+        var state = await sessions.GetAsync("anonymous", session, None);
+        Assert.NotNull(state);
+        Assert.Equal(["b"], state.Rooms);
+        Assert.Equal(seen, state.LastSeen);
     }
 
     private protected static IOptions<RoomHubOptions> OptionsWith(RoomSessionOptions sessions) => Options.Create(new RoomHubOptions { Sessions = sessions });

@@ -3,20 +3,29 @@ namespace RoomHub.Server.Internal.Engine;
 /// <summary>What is remembered of a session: its rooms, and when a connection of it was last known to be alive.</summary>
 internal sealed record SessionState(IReadOnlyCollection<string> Rooms, DateTimeOffset LastSeen);
 
+/// <summary>A session as one of its connections writes to it: <paramref name="Holder"/> is that connection's id.</summary>
+internal readonly record struct SessionRef(string Owner, string Session, string Holder);
+
 /// <summary>
 /// Sessions: the rooms a client asked to be in, kept across its connections, instances and instance crashes.
 /// Guarantees: a session is visible to every instance sharing the store until <see cref="RoomSessionOptions.Ttl"/> after
 /// it was last touched (its last connection closed, or its instance's last heartbeat); sessions of different owners
-/// never mix, whatever their ids.
+/// never mix, whatever their ids; and only the connection that claimed a session last writes to it: the writes of an
+/// older connection of the session (one the server has not yet seen go, after a network drop) are ignored, so it
+/// cannot put back a room the client has since left.
 /// </summary>
 internal interface ISessionStore
 {
+    /// <summary>What is remembered of the session, or null.</summary>
     Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken);
 
-    Task AddRoomAsync(string owner, string session, string room, CancellationToken cancellationToken);
+    /// <summary>Makes <see cref="SessionRef.Holder"/> the session's writer from now on, and returns what is remembered (or null).</summary>
+    Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken);
 
-    Task RemoveRoomAsync(string owner, string session, string room, CancellationToken cancellationToken);
+    Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken);
+
+    Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken);
 
     /// <summary>Records that the sessions' connections are alive now with these rooms, and restarts their TTL.</summary>
-    Task TouchAsync(IReadOnlyCollection<(string Owner, string Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken);
+    Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken);
 }

@@ -17,7 +17,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
             {
                 if (entry.Expires > time.GetUtcNow())
                 {
-                    return Task.FromResult<SessionState?>(new SessionState(entry.Rooms.ToArray(), entry.LastSeen));
+                    return Task.FromResult(entry.Remembered ? new SessionState(entry.Rooms.ToArray(), entry.LastSeen) : null);
                 }
             }
 
@@ -27,41 +27,64 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         return Task.FromResult<SessionState?>(null);
     }
 
-    public Task AddRoomAsync(string owner, string session, string room, CancellationToken cancellationToken)
+    public Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
-        Update(owner, session, entry => entry.Rooms.Add(room));
-        return Task.CompletedTask;
+        SessionState? remembered = null;
+        Update(session, claim: true, entry => remembered = entry.Remembered ? new SessionState(entry.Rooms.ToArray(), entry.LastSeen) : null);
+        return Task.FromResult(remembered);
     }
 
-    public Task RemoveRoomAsync(string owner, string session, string room, CancellationToken cancellationToken)
+    public Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
-        Update(owner, session, entry => entry.Rooms.Remove(room));
-        return Task.CompletedTask;
-    }
-
-    public Task TouchAsync(IReadOnlyCollection<(string Owner, string Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken)
-    {
-        foreach (var (owner, session, rooms) in sessions)
+        Update(session, claim: false, entry =>
         {
-            Update(owner, session, entry =>
+            entry.Rooms.Add(room);
+            entry.Remembered = true;
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
+    {
+        Update(session, claim: false, entry => entry.Rooms.Remove(room));
+        return Task.CompletedTask;
+    }
+
+    public Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken)
+    {
+        foreach (var (session, rooms) in sessions)
+        {
+            Update(session, claim: false, entry =>
             {
                 entry.Rooms.UnionWith(rooms);
                 entry.LastSeen = seen;
+                entry.Remembered = true;
             });
         }
 
         return Task.CompletedTask;
     }
 
-    private void Update(string owner, string session, Action<Entry> change)
+    private void Update(SessionRef session, bool claim, Action<Entry> change)
     {
         var now = time.GetUtcNow();
-        var entry = _sessions.GetOrAdd((owner, session), static (_, now) => new Entry { LastSeen = now }, now);
+        var entry = _sessions.GetOrAdd((session.Owner, session.Session), static (_, now) => new Entry { LastSeen = now }, now);
         lock (entry)
         {
             if (entry.Expires <= now && entry.Expires != default)
             {
                 entry.Rooms.Clear();
+                entry.Remembered = false;
+                entry.Holder = null;
+            }
+
+            if (claim)
+            {
+                entry.Holder = session.Holder;
+            }
+            else if (entry.Holder is { } holder && holder != session.Holder)
+            {
+                return; // A connection the session has moved on from.
             }
 
             change(entry);
@@ -76,5 +99,10 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         public DateTimeOffset LastSeen { get; set; }
 
         public DateTimeOffset Expires { get; set; }
+
+        public string? Holder { get; set; }
+
+        /// <summary>Whether anything was written besides a claim: a claimed session with nothing to restore is unknown.</summary>
+        public bool Remembered { get; set; }
     }
 }
