@@ -65,7 +65,8 @@ public sealed class RoomHubSecurityOptions
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Time a SignalR client may stay silent (its client pings every 15 s by default) before it is dropped. Default 30 s.
+    /// Time a SignalR client may stay silent (its client pings every 15 s by default) before it is dropped, whether or not
+    /// it has ever pinged. Default 30 s.
     /// Legacy clients are held to <c>RoomHub:Legacy:KeepAliveTimeout</c> instead.
     /// </summary>
     public TimeSpan ClientTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -35,6 +35,21 @@ public sealed class TimeoutTests
     }
 
     [Fact]
+    public async Task AHubClientThatNeverPingsIsDroppedAfterTheClientTimeout()
+    {
+        // SignalR's own client timeout waits for the first ping; a client that never sends one is dropped all the same.
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short) { ["RoomHub:Security:ClientTimeout"] = "00:00:03" });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms");
+        await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        Assert.Equal("{}\u001e", (await socket.ReadFrameAsync())?.Text);
+        await socket.SendTextAsync("{\"type\":1,\"invocationId\":\"1\",\"target\":\"Subscribe\",\"arguments\":[\"silent\"]}\u001e");
+
+        var started = DateTime.UtcNow;
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(15)));
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2), "dropped before the client timeout");
+    }
+
+    [Fact]
     public async Task ALegacyFrameThatNeverCompletesCannotHoldTheConnection()
     {
         await using var server = await RoomHubInstance.StartAsync(Short);

@@ -27,6 +27,7 @@ internal static class RoomHubSecurityExtensions
 
         services.AddSingleton<RoomAuthorizer>();
         services.AddSingleton<SlowConsumerGuard>();
+        services.AddSingleton<SilentClientGuard>();
         services.AddSingleton<ConnectionLimitsFilter>();
         services.Replace(ServiceDescriptor.Singleton<IUserIdProvider, RoomHubUserIdProvider>());
         services.AddOptions<HubOptions>().Configure<IOptions<RoomHubSecurityOptions>>((hub, security) =>
@@ -76,6 +77,7 @@ internal static class RoomHubSecurityExtensions
     {
         var security = app.Services.GetRequiredService<IOptions<RoomHubSecurityOptions>>().Value;
         var guard = app.Services.GetRequiredService<SlowConsumerGuard>();
+        var silence = app.Services.GetRequiredService<SilentClientGuard>();
         var meter = app.Services.GetRequiredService<DeliveryMeter>();
         var endpoint = app.MapConnections(RoomHubPaths.Hub, new HttpConnectionDispatcherOptions
         {
@@ -86,6 +88,7 @@ internal static class RoomHubSecurityExtensions
             connection.Use(next => context =>
             {
                 guard.Attach(context);
+                silence.Attach(context);
                 meter.Attach(context);
 
                 // Each hub invocation is traced as its own root span, not nested under the hours-long WebSocket request.
