@@ -46,10 +46,13 @@ public sealed class RoomHubSecurityOptions
     /// <summary>Rooms one connection may be in at once. Default 100.</summary>
     public int MaxRoomsPerConnection { get; set; } = 100;
 
-    /// <summary>WebSocket connections this instance accepts in total (hub and legacy). Default 10,000.</summary>
+    /// <summary>
+    /// Connections this instance accepts in total: WebSockets of both endpoints, and the hub's Server-Sent Events streams
+    /// and long polls. Default 10,000.
+    /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 
-    /// <summary>WebSocket connections this instance accepts from one client IP address. Default 100.</summary>
+    /// <summary>Connections (counted as for <see cref="MaxConnections"/>) this instance accepts from one client IP address. Default 100.</summary>
     public int MaxConnectionsPerAddress { get; set; } = 100;
 
     /// <summary>

@@ -138,6 +138,47 @@ public sealed class LimitTests
         }
     }
 
+    [Theory]
+    [InlineData(Microsoft.AspNetCore.Http.Connections.HttpTransportType.ServerSentEvents)]
+    [InlineData(Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling)]
+    public async Task ConnectionsPerAddressAreCountedOnEveryTransport(Microsoft.AspNetCore.Http.Connections.HttpTransportType transport)
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:Security:MaxConnectionsPerAddress"] = "3",
+        });
+        var room = Rooms.Unique();
+
+        var clients = new List<HubConnection>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var client = new HubConnectionBuilder().WithUrl(server.HubUrl, options => options.Transports = transport).Build();
+                clients.Add(client);
+                try
+                {
+                    await client.StartAsync();
+                    await client.InvokeAsync("Subscribe", room);
+                }
+                catch (Exception ex) when (ex is AggregateException or HttpRequestException or InvalidOperationException or HubException or TaskCanceledException or IOException)
+                {
+                    // Refused (429) at its stream or poll, or cut when a later poll was.
+                }
+            }
+
+            await Poll.UntilAsync(() => clients.Count(c => c.State == HubConnectionState.Connected) <= 3, "the connections over the limit to be refused");
+            Assert.InRange(clients.Count(c => c.State == HubConnectionState.Connected), 1, 3);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task ConnectionsInTotalUpToTheLimitPassAndTheNextGets503()
     {

@@ -8,7 +8,7 @@ namespace RoomHub.Server.Internal.Security;
 
 /// <summary>
 /// The door of both endpoints, before any upgrade: the origin allow-list (CORS does not cover WebSockets), the
-/// authentication requirement, and the connection limits (in total and per client address). The legacy endpoint
+/// authentication requirement, and the connection limits (in total and per client address) on every transport. The legacy endpoint
 /// answers any path, so everything that is not the hub or a health check and asks for a WebSocket is a legacy client.
 /// </summary>
 internal sealed class SecurityGate(
@@ -57,9 +57,11 @@ internal sealed class SecurityGate(
             }
         }
 
-        if (!webSocket)
+        // What holds a connection open is counted while it does: a WebSocket, and on the hub an SSE stream or a long
+        // poll (GET requests, each poll of a long-polling connection in turn). Negotiate and the sends of those
+        // transports (POST) are short requests, checked above but not counted.
+        if (!webSocket && !HttpMethods.IsGet(context.Request.Method))
         {
-            // Negotiate and the other SignalR transports: short requests, checked above but not counted.
             await next(context).ConfigureAwait(false);
             return;
         }
