@@ -46,6 +46,25 @@ public sealed class DrainTests
             legacy.Add(await LegacyClient.ConnectAsync(draining));
         }
 
+        // A client that obeys, on the wire: it closes when told to, and must have been told once, allowed to reconnect.
+        await using var raw = await RawWebSocket.ConnectAsync(draining, "/hubs/rooms");
+        await raw.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        Assert.Equal("{}\u001e", (await raw.ReadFrameAsync())?.Text);
+        var closeMessages = Task.Run(async () =>
+        {
+            var seen = new List<string>();
+            while (await raw.ReadFrameAsync(TimeSpan.FromSeconds(15)) is { Opcode: not 0x8 } frame)
+            {
+                if (frame.Text.Contains("\"type\":7", StringComparison.Ordinal))
+                {
+                    seen.Add(frame.Text);
+                    await raw.SendCloseAsync(1000);
+                }
+            }
+
+            return seen;
+        });
+
         using var http = new HttpClient { BaseAddress = draining.BaseAddress };
         var drain = draining.Services.GetRequiredService<GracefulDrain>();
         var started = clock.Elapsed;
@@ -73,6 +92,7 @@ public sealed class DrainTests
             Assert.Equal((WebSocketCloseStatus)1012, client.CloseStatus);
         }
 
+        Assert.Equal(["{\"type\":7,\"allowReconnect\":true}\u001e"], await closeMessages.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.InRange(finished, TimeSpan.Zero, TimeSpan.FromSeconds(4));
         var spread = closedAt.Values.Max() - closedAt.Values.Min();
         Assert.True(spread > TimeSpan.FromSeconds(0.5), $"connections should leave in waves, not at once (spread {spread.TotalMilliseconds:0} ms)");

@@ -30,8 +30,13 @@ internal sealed class ConnectionTracker(HubLifetimeManager<RoomsHub> inner) : De
         await base.OnDisconnectedAsync(connection).ConfigureAwait(false);
     }
 
-    /// <summary>Asks one connection to go and reconnect (to another instance, through the load balancer).</summary>
-    public async Task CloseForReconnectAsync(string connectionId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks one connection to go and reconnect (to another instance, through the load balancer), and cuts it if it has
+    /// not gone within <paramref name="grace"/>. A client that obeys closes by itself: cutting it at once would make
+    /// SignalR send a close message of its own, which does not allow reconnecting and, read in the same batch, overrides
+    /// the first in the JavaScript client, which then stays closed.
+    /// </summary>
+    public async Task CloseForReconnectAsync(string connectionId, TimeSpan grace, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!_connections.TryGetValue(connectionId, out var connection))
         {
@@ -41,10 +46,22 @@ internal sealed class ConnectionTracker(HubLifetimeManager<RoomsHub> inner) : De
         try
         {
             await connection.WriteAsync(ReconnectElsewhere, cancellationToken).ConfigureAwait(false);
+            if (grace > TimeSpan.Zero)
+            {
+                using var gone = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionAborted, cancellationToken);
+                await Task.Delay(grace, time, gone.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (connection.ConnectionAborted.IsCancellationRequested)
+        {
+            // Gone by itself, as asked.
         }
         finally
         {
-            connection.Abort();
+            if (!connection.ConnectionAborted.IsCancellationRequested)
+            {
+                connection.Abort();
+            }
         }
     }
 }

@@ -18,6 +18,9 @@ internal sealed partial class GracefulDrain(
     /// <summary>The share of the drain timeout over which connections are closed; the rest lets the last ones go.</summary>
     private const double SpreadShare = 0.8;
 
+    /// <summary>How long a connection told to reconnect has to close by itself before it is cut (within the drain timeout).</summary>
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
+
     public async Task DrainAsync(CancellationToken cancellationToken)
     {
         if (!state.Begin())
@@ -66,7 +69,9 @@ internal sealed partial class GracefulDrain(
 
         try
         {
-            await connections.CloseForReconnectAsync(connectionId, cancellationToken).ConfigureAwait(false);
+            var left = options.Value.DrainTimeout - time.GetElapsedTime(started);
+            var grace = left < CloseGrace ? left : CloseGrace;
+            await connections.CloseForReconnectAsync(connectionId, grace, time, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
