@@ -116,6 +116,21 @@ public sealed class ConfigurationTests
         Assert.Contains("PORT", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("-00:00:05", "00:00:30")]
+    [InlineData("00:00:15", "00:00:00")]
+    [InlineData("00:00:15", "-00:00:01")]
+    public void LegacyKeepAliveSettingsThatWouldFailEveryConnectionAreRefusedAtStart(string interval, string timeout)
+    {
+        var options = new Server.RoomHubOptions { Legacy = { KeepAliveInterval = TimeSpan.Parse(interval, System.Globalization.CultureInfo.InvariantCulture), KeepAliveTimeout = TimeSpan.Parse(timeout, System.Globalization.CultureInfo.InvariantCulture) } };
+
+        var result = new RoomHubOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("RoomHub:Legacy:KeepAlive", result.FailureMessage, StringComparison.Ordinal);
+        Assert.True(new RoomHubOptionsValidator().Validate(null, new Server.RoomHubOptions { Legacy = { KeepAliveInterval = TimeSpan.Zero, KeepAliveTimeout = Timeout.InfiniteTimeSpan } }).Succeeded);
+    }
+
     [Fact]
     public void PinnedStackExchangeRedisIsAVersion2Release()
     {

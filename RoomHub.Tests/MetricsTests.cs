@@ -74,7 +74,7 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
-    public async Task ARateLimitedSendIsCountedAsRejected()
+    public async Task RefusedSendsAreCountedAsRejectedOnBothTransports()
     {
         await using var instance = await RoomHubProcess.StartAsync(new Dictionary<string, string?>
         {
@@ -97,7 +97,18 @@ public sealed partial class MetricsTests
         }
 
         Assert.InRange(refused, 1, 2);
-        Assert.Equal(refused, Value(await ScrapeAsync(instance), "roomhub_messages_rejected_total", "error_type=\"RATE_LIMITED\""));
+        await using var legacy = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/"));
+        await legacy.SendAsync($$"""{"type":"SEND_MESSAGE","roomId":"{{room}}"}""");
+        await legacy.WaitForErrorAsync(RoomErrorCodes.InvalidMessage);
+        await legacy.SendAsync("""{"type":"SEND_MESSAGE","message":"no room"}""");
+        await legacy.WaitForErrorAsync(RoomErrorCodes.InvalidRoom);
+        await legacy.SendAsync("""{"type":"SUBSCRIBE"}""");
+        await Poll.UntilAsync(() => legacy.Json().Count(j => (string?)j["code"] == RoomErrorCodes.InvalidRoom) == 2, "the refused SUBSCRIBE");
+
+        var scrape = await ScrapeAsync(instance);
+        Assert.Equal(refused, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"RATE_LIMITED\""));
+        Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_MESSAGE\""));
+        Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_ROOM\""));
     }
 
     private static async Task<string> ScrapeAsync(RoomHubProcess instance)

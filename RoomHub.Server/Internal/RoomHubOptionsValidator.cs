@@ -60,6 +60,14 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:DrainTimeout must not be negative and RoomHub:DrainWaves must be at least 1.");
         }
 
+        // Zero turns the pings off; a timeout can be infinite but not zero or negative. Anything else would pass the
+        // start and then fail every legacy connection at its upgrade.
+        if (options.Legacy.KeepAliveInterval < TimeSpan.Zero
+            || (options.Legacy.KeepAliveTimeout <= TimeSpan.Zero && options.Legacy.KeepAliveTimeout != Timeout.InfiniteTimeSpan))
+        {
+            failures.Add("RoomHub:Legacy:KeepAliveInterval must not be negative (0 turns pings off) and RoomHub:Legacy:KeepAliveTimeout must be positive.");
+        }
+
         if (options.RedisOperationTimeout < TimeSpan.FromMilliseconds(100))
         {
             failures.Add("RoomHub:RedisOperationTimeout must be at least 100 ms.");

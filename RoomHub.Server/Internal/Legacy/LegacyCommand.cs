@@ -23,6 +23,9 @@ internal readonly record struct LegacyCommand(LegacyCommandKind Kind, string? Ro
     /// <summary>RESUME: the last id the client has (empty: everything history keeps).</summary>
     public string? LastId { get; init; }
 
+    /// <summary>A SEND_MESSAGE refused as it was read: counted with the sends refused by the room rules.</summary>
+    public bool RefusedSend { get; init; }
+
     public static LegacyCommand Error(string code, string text) => new(LegacyCommandKind.Invalid, null, null, code, text);
 
     public bool IsError => ErrorCode is not null;

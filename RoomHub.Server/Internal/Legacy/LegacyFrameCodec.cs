@@ -131,13 +131,13 @@ internal static class LegacyFrameCodec
         var command = RoomCommand(LegacyCommandKind.SendMessage, room, "roomId");
         if (command.IsError)
         {
-            return command;
+            return command with { RefusedSend = true };
         }
 
         return message.Kind switch
         {
-            JsonValueKind.Undefined => LegacyCommand.Error(RoomErrorCodes.InvalidMessage, "The frame has no \"message\"."),
-            JsonValueKind.Null => LegacyCommand.Error(RoomErrorCodes.InvalidMessage, "\"message\" must not be null."),
+            JsonValueKind.Undefined => LegacyCommand.Error(RoomErrorCodes.InvalidMessage, "The frame has no \"message\".") with { RefusedSend = true },
+            JsonValueKind.Null => LegacyCommand.Error(RoomErrorCodes.InvalidMessage, "\"message\" must not be null.") with { RefusedSend = true },
             _ => command with { Message = message.Text },
         };
     }

@@ -71,6 +71,11 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         }
 
         var command = payload.IsSingleSegment ? LegacyFrameCodec.Parse(payload.FirstSpan) : LegacyFrameCodec.Parse(payload.ToArray());
+        if (command.RefusedSend)
+        {
+            telemetry?.Rejected(command.ErrorCode!);
+        }
+
         message = ToHubMessage(command);
         return true;
     }
