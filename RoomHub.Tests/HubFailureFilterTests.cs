@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.Logging;
 using RoomHub.Server;
 using RoomHub.Server.Internal;
@@ -60,6 +61,21 @@ public sealed class HubFailureFilterTests
         var log = await LogOfARefusedCallAsync(new Dictionary<string, string?> { ["Logging:LogLevel:Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher"] = "Error" });
 
         Assert.Contains(log, e => e.Level == LogLevel.Error && e.Category.EndsWith("DefaultHubDispatcher", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AMalformedSessionIsRefusedOnBothEndpointsWithoutAnErrorInTheLog()
+    {
+        using var log = new LogCapture();
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(), configure: builder => builder.Logging.AddProvider(log));
+
+        await using var hub = new HubConnectionBuilder().WithUrl(new Uri(server.HubUrl + "?session=short")).Build();
+        await Assert.ThrowsAnyAsync<Exception>(() => hub.StartAsync());
+        await using var legacy = await LegacyClient.ConnectAsync(server, "/", "session=short");
+        await legacy.WaitForErrorAsync(Contracts.RoomErrorCodes.InvalidArgument);
+        await legacy.WaitUntilClosedAsync();
+
+        Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
     }
 
     /// <summary>What a server started with <paramref name="settings"/> logged for a send refused as INVALID_ROOM.</summary>

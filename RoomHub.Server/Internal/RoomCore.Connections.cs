@@ -10,11 +10,13 @@ internal sealed partial class RoomCore
     /// <summary>The query parameter that names a session, on the hub and on the legacy endpoint.</summary>
     public const string SessionParameter = "session";
 
+    public const string InvalidSessionText = "A session id is 16 to 128 letters, digits, '-' or '_'; use a random UUID.";
+
     public async Task ConnectedAsync(string connectionId, System.Security.Claims.ClaimsPrincipal? principal, string? user, IFeatureCollection features, string? session, CancellationToken cancellationToken)
     {
         if (session is not null && !IsValidSessionId(session))
         {
-            throw RoomRules.Error(RoomErrorCodes.InvalidArgument, "A session id is 16 to 128 letters, digits, '-' or '_'; use a random UUID.");
+            throw RoomRules.Error(RoomErrorCodes.InvalidArgument, InvalidSessionText);
         }
 
         var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) { Principal = principal, Outbound = features.Get<Security.IOutboundQueueFeature>() };
@@ -150,6 +152,10 @@ internal sealed partial class RoomCore
             SendPacedAsync(member, member.Rooms().SelectMany(room => missed.GetValueOrDefault(room, [])), cancellationToken))).ConfigureAwait(false);
         return missed.Values.Sum(messages => messages.Count);
     }
+
+    /// <summary>Whether the request names a session that cannot be one (no session at all is fine).</summary>
+    public static bool HasMalformedSession(HttpContext context) =>
+        context.Request.Query[SessionParameter].ToString() is { Length: > 0 } session && !IsValidSessionId(session);
 
     private static bool IsValidSessionId(string session) =>
         session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;

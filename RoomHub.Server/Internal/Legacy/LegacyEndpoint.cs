@@ -1,8 +1,10 @@
+using System.Buffers;
 using System.IO.Pipelines;
-using Microsoft.AspNetCore.Http.Features;
 using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
+using RoomHub.Contracts;
 
 namespace RoomHub.Server.Internal.Legacy;
 
@@ -66,6 +68,26 @@ internal sealed partial class LegacyEndpoint(
             // replaced servers answered (a client whose request goes unanswered must fail the handshake).
             SubProtocol = context.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(),
         }).ConfigureAwait(false);
+
+        if (RoomCore.HasMalformedSession(context))
+        {
+            // Answered before anything reaches the hub, which would log the refusal as a server error.
+            var refusal = new ArrayBufferWriter<byte>();
+            LegacyFrameCodec.WriteError(refusal, RoomErrorCodes.InvalidArgument, RoomCore.InvalidSessionText);
+            using var closing = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+            closing.CancelAfter(_options.Legacy.KeepAliveTimeout > TimeSpan.Zero ? _options.Legacy.KeepAliveTimeout : TimeSpan.FromSeconds(30));
+            try
+            {
+                await socket.SendAsync(refusal.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, closing.Token).ConfigureAwait(false);
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "", closing.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+            {
+                // A client that does not answer the close is simply cut.
+            }
+
+            return;
+        }
 
         var stream = (context.Features.Get<IHttpUpgradeFeature>() as CorkingStream.Upgrade)?.Stream;
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -87,6 +88,11 @@ internal static class RoomHubSecurityExtensions
         {
             connection.Use(next => context =>
             {
+                if (context.Features.Get<IHttpContextFeature>()?.HttpContext is { } http && RoomCore.HasMalformedSession(http))
+                {
+                    return HandshakeRefusal.RefuseAsync(context, $"{RoomErrorCodes.InvalidArgument}: {RoomCore.InvalidSessionText}", security.HandshakeTimeout);
+                }
+
                 guard.Attach(context);
                 silence.Attach(context);
                 meter.Attach(context);
