@@ -158,9 +158,11 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     return Accepted;
                 }
 
-                if (flush.IsCompleted && flush.Result.IsCompleted)
+                if (flush.IsCompleted && flush.Result is { IsCompleted: true } gone)
                 {
-                    return flush; // The client is gone: the writer must learn it, as it would without the guard.
+                    // The client is gone: the writer must learn it, as it would without the guard (from the result read
+                    // here: a flush's result is read once).
+                    return new ValueTask<FlushResult>(gone);
                 }
 
                 // Still full. This flush's task is left unobserved (the pipe allows one waiter, the spell's); the data is
