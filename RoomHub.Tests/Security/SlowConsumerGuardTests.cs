@@ -93,6 +93,16 @@ public sealed class SlowConsumerGuardTests : IDisposable
     }
 
     [Fact]
+    public async Task AWriteRightAfterTheClientEmptiedItsQueueIsNotCountedAgainstTheSpell()
+    {
+        await WriteAsync(Limit);
+        await WriteAsync(9 * Limit / 10);
+        await ReadAllAsync();
+
+        Assert.False((await WriteAsync(Limit / 5)).IsCompleted);
+    }
+
+    [Fact]
     public async Task AClientThatReadsBetweenFullSpellsIsNeverDropped()
     {
         for (var i = 0; i < 20; i++)

@@ -129,9 +129,11 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 // Announced answers are paid for by the writes that follow them, whatever those are.
                 var announced = Math.Min(bytes, _announced);
                 _announced -= announced;
-                if (_spell is { Flush.IsCompleted: true } ended)
+                if (_spell is { } current && (current.Flush.IsCompleted || flush.IsCompleted))
                 {
-                    End(ended); // The client made room; the watch has not seen it yet.
+                    // The client made room (this write found the pipe below its limit, or the spell's flush is done);
+                    // the watch has not seen it yet.
+                    End(current);
                 }
 
                 if (_spell is null)
