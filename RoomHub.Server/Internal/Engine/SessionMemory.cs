@@ -8,6 +8,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
 {
     private readonly ConcurrentDictionary<(string Owner, string Session), Entry> _sessions = new();
     private readonly TimeSpan _ttl = options.Value.Sessions.Ttl;
+    private long _claims;
 
     public Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken)
     {
@@ -68,6 +69,11 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
     private void Update(SessionRef session, bool claim, Action<Entry> change)
     {
         var now = time.GetUtcNow();
+        if (claim)
+        {
+            Sweep(now);
+        }
+
         var entry = _sessions.GetOrAdd((session.Owner, session.Session), static (_, now) => new Entry { LastSeen = now }, now);
         lock (entry)
         {
@@ -89,6 +95,23 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
 
             change(entry);
             entry.Expires = now + _ttl;
+        }
+    }
+
+    /// <summary>Forgets expired sessions once every 256 claims: nothing else reads them back to notice they expired.</summary>
+    private void Sweep(DateTimeOffset now)
+    {
+        if (Interlocked.Increment(ref _claims) % 256 != 0)
+        {
+            return;
+        }
+
+        foreach (var pair in _sessions)
+        {
+            if (pair.Value.Expires != default && pair.Value.Expires <= now)
+            {
+                _sessions.TryRemove(pair);
+            }
         }
     }
 
