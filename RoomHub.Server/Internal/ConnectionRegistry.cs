@@ -23,6 +23,10 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>The connection's outbound queue, where the slow-consumer guard watches it.</summary>
     public Security.IOutboundQueueFeature? Outbound { get; init; }
 
+    /// <summary>Completes when the outbound queue has room (at once where no guard watches it).</summary>
+    public Task WaitForRoomAsync(CancellationToken cancellationToken) =>
+        Outbound is { } queue ? queue.WaitForRoomAsync().WaitAsync(cancellationToken) : Task.CompletedTask;
+
     /// <summary>The authenticated user, for the room rules.</summary>
     public System.Security.Claims.ClaimsPrincipal? Principal { get; init; }
 

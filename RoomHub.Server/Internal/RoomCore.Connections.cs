@@ -125,11 +125,7 @@ internal sealed partial class RoomCore
         var client = hub.Clients.Client(state.ConnectionId);
         foreach (var message in messages)
         {
-            if (state.Outbound is { } queue)
-            {
-                await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+            await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
             await client.ReceiveMessage(message).ConfigureAwait(false);
         }
     }

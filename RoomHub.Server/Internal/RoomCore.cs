@@ -171,12 +171,12 @@ internal sealed partial class RoomCore(
     /// </summary>
     private async Task RoomForAnswerAsync(string connectionId, IReadOnlyList<RoomMessage> answer, CancellationToken cancellationToken)
     {
-        if (connections.Get(connectionId)?.Outbound is not { } queue)
+        if (connections.Get(connectionId) is not { Outbound: { } queue } state)
         {
             return;
         }
 
-        await queue.WaitForRoomAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
 
         // The text and a margin per message for its envelope, which each protocol writes in about as many bytes. What
         // escapes add is left to the allowance of a full queue; more would let the surplus pass for answers later on.

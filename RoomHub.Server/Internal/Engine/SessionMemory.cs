@@ -18,7 +18,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
             {
                 if (entry.Expires > time.GetUtcNow())
                 {
-                    return Task.FromResult(entry.Remembered ? new SessionState(entry.Rooms.ToArray(), entry.LastSeen) : null);
+                    return Task.FromResult(entry.State());
                 }
             }
 
@@ -31,7 +31,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
     public Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
         SessionState? remembered = null;
-        Update(session, claim: true, entry => remembered = entry.Remembered ? new SessionState(entry.Rooms.ToArray(), entry.LastSeen) : null);
+        Update(session, claim: true, entry => remembered = entry.State());
         return Task.FromResult(remembered);
     }
 
@@ -127,5 +127,8 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
 
         /// <summary>Whether anything was written besides a claim: a claimed session with nothing to restore is unknown.</summary>
         public bool Remembered { get; set; }
+
+        /// <summary>What is remembered, or null; called under the entry's lock.</summary>
+        public SessionState? State() => Remembered ? new SessionState(Rooms.ToArray(), LastSeen) : null;
     }
 }

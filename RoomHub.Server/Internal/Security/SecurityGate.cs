@@ -8,8 +8,9 @@ namespace RoomHub.Server.Internal.Security;
 
 /// <summary>
 /// The door of both endpoints, before any upgrade: the origin allow-list (CORS does not cover WebSockets), the
-/// authentication requirement, and the connection limits (in total and per client address) on every transport. The legacy endpoint
-/// answers any path, so everything that is not the hub or a health check and asks for a WebSocket is a legacy client.
+/// authentication requirement, and the connection limits (in total and per client address) on every transport. The
+/// legacy endpoint answers any path, so everything that is not the hub or a health check and asks for a WebSocket is a
+/// legacy client.
 /// </summary>
 internal sealed class SecurityGate(
     RequestDelegate next,
