@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RoomHub.Contracts;
@@ -55,6 +56,45 @@ public sealed class OverloadTests
         Assert.DoesNotContain(member.Received, m => m.Message.StartsWith("one too many", StringComparison.Ordinal));
 
         // Refusals are answers, not faults: nothing about them is logged as an error.
+        Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
+    }
+    [Fact]
+    public async Task SendsWaitingBehindAnotherCommandOfTheirConnectionDoNotTakeTheInstancesSlots()
+    {
+        // One connection's sends queued behind its own slow command are not under way: they must not leave every other
+        // client of the instance refused with OVERLOADED (a few clients that stall their own commands could otherwise
+        // take all the slots).
+        var log = new LogCapture();
+        var server = await RoomHubInstance.StartAsync(
+            new Dictionary<string, string?> { ["RoomHub:MaxSendsInFlight"] = "2" },
+            configure: builder => builder.Logging.AddProvider(log),
+            replace: HeldHistory.Wrap);
+        await using var _ = server;
+        var history = server.Services.GetRequiredService<HeldHistory>();
+        var room = Rooms.Unique("overload");
+        await using var stalled = await TestClient.ConnectAsync(server);
+        await using var other = await TestClient.ConnectAsync(server);
+        await other.SubscribeAsync(room);
+        var first = await other.SendAsync(room, "before");
+
+        history.Hold();
+        var resuming = stalled.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), room, first);
+        await history.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var queued = new[] { stalled.SendAsync(room, "queued 1"), stalled.SendAsync(room, "queued 2") };
+
+        // A call refused before its turn comes back only after the calls sent before it were taken up: the queued sends
+        // are now waiting behind the resume.
+        await Assert.ThrowsAsync<HubException>(() => stalled.SendAsync("", "refused at once"));
+        var accepted = await other.SendAsync(room, "not refused");
+        Assert.False(resuming.IsCompleted);
+        Assert.All(queued, send => Assert.False(send.IsCompleted));
+
+        history.Release();
+        await resuming.WaitAsync(TimeSpan.FromSeconds(10));
+        var ids = await Task.WhenAll(queued).WaitAsync(TimeSpan.FromSeconds(10));
+        await other.WaitForAsync(m => m.Id == ids[^1], "the last queued send");
+        Assert.Equal(["queued 1", "queued 2"], other.Received.Where(m => m.Message.StartsWith("queued", StringComparison.Ordinal)).Select(m => m.Message));
+        Assert.Contains(other.Received, m => m.Id == accepted);
         Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
     }
 }

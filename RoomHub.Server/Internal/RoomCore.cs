@@ -77,23 +77,31 @@ internal sealed partial class RoomCore(
             throw;
         }
 
-        // Refused at once rather than queued: a send that waited for room would be stored out of its connection's order.
-        if (Interlocked.Increment(ref _sendsInFlight) > _options.MaxSendsInFlight)
-        {
-            Interlocked.Decrement(ref _sendsInFlight);
-            telemetry.Rejected(RoomErrorCodes.Overloaded);
-            throw RoomRules.Error(RoomErrorCodes.Overloaded, "The server is busy; nothing was sent. Retry after a short pause.");
-        }
-
         // A connection's sends overlap (see CommandSequencer): this one is stored while earlier ones are still on their
         // way, and published only after the one before it, so the room gets them in the order they were sent.
         var turn = connections.Get(connectionId)?.Commands.BeginSend();
+        var counted = false;
         RoomMessage stored;
         try
         {
             if (turn is not null)
             {
                 await turn.Barrier.ConfigureAwait(false);
+            }
+
+            // Counted once the commands before it are done, not while it waits for them: a connection that stalls its own
+            // commands must not hold the instance's slots. Refused at once rather than queued: a send that waited for a
+            // slot would be stored out of its connection's order.
+            if (Interlocked.Increment(ref _sendsInFlight) > _options.MaxSendsInFlight)
+            {
+                Interlocked.Decrement(ref _sendsInFlight);
+                telemetry.Rejected(RoomErrorCodes.Overloaded);
+                throw RoomRules.Error(RoomErrorCodes.Overloaded, "The server is busy; nothing was sent. Retry after a short pause.");
+            }
+
+            counted = true;
+            if (turn is not null)
+            {
                 await turn.PreviousStored.ConfigureAwait(false);
             }
 
@@ -110,7 +118,7 @@ internal sealed partial class RoomCore(
             turn?.Published();
             await publishing.ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not (OperationCanceledException or HubException))
         {
             telemetry.Rejected(RoomErrorCodes.SendFailed);
             ReportPublishFailed(name, ex);
@@ -119,7 +127,10 @@ internal sealed partial class RoomCore(
         finally
         {
             turn?.Finish();
-            Interlocked.Decrement(ref _sendsInFlight);
+            if (counted)
+            {
+                Interlocked.Decrement(ref _sendsInFlight);
+            }
         }
 
         telemetry.MessagesPublished.Add(1);
