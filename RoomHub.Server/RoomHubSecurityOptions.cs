@@ -63,6 +63,12 @@ public sealed class RoomHubSecurityOptions
     public int MaxOutboundBufferBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
+    /// Time a connection's outbound queue may stay full (from the write that filled it until the client has read it down
+    /// to half) before its client counts as not reading and is dropped. Default 30 s.
+    /// </summary>
+    public TimeSpan SlowConsumerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Time a client has to send its HTTP request headers (both endpoints) and the SignalR handshake (hub). Default 10 s.
     /// </summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using RoomHub.Server;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Security;
@@ -13,6 +14,8 @@ namespace RoomHub.Tests.Security;
 public sealed class SlowConsumerGuardTests : IDisposable
 {
     private const int Limit = 1000;
+    private static readonly TimeSpan Stall = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _time = new();
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: Limit, resumeWriterThreshold: Limit / 2, useSynchronizationContext: false));
     private readonly DefaultConnectionContext _connection;
@@ -22,7 +25,7 @@ public sealed class SlowConsumerGuardTests : IDisposable
     public SlowConsumerGuardTests()
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
-        var guard = new SlowConsumerGuard(Options.Create(new RoomHubSecurityOptions { MaxOutboundBufferBytes = Limit }), telemetry, NullLogger<SlowConsumerGuard>.Instance);
+        var guard = new SlowConsumerGuard(Options.Create(new RoomHubSecurityOptions { MaxOutboundBufferBytes = Limit, SlowConsumerTimeout = Stall }), telemetry, _time, NullLogger<SlowConsumerGuard>.Instance);
         _connection = new DefaultConnectionContext("c1", new DuplexPipe(new Pipe().Reader, _pipe.Writer), new DuplexPipe(_pipe.Reader, new Pipe().Writer));
         guard.Attach(_connection);
         _writer = _connection.Transport.Output;
@@ -126,6 +129,38 @@ public sealed class SlowConsumerGuardTests : IDisposable
 
         await room.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task AQueueThatStaysFullForTheTimeoutDropsItsClientWithoutAnotherWrite()
+    {
+        await WriteAsync(2 * Limit);
+        var room = _queue.WaitForRoomAsync();
+
+        _time.Advance(Stall - TimeSpan.FromSeconds(1));
+        Assert.False(await DroppedAsync());
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.True(await DroppedAsync());
+        await Infrastructure.Poll.UntilAsync(() => _connection.ConnectionClosed.IsCancellationRequested, "the connection to be aborted");
+        await _pipe.Reader.CompleteAsync(); // The transport ends under the aborted connection.
+        await room.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task EachFullSpellHasItsOwnTimeout()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            await WriteAsync(2 * Limit);
+            _time.Advance(Stall - TimeSpan.FromSeconds(1));
+            await ReadAllAsync();
+            await _queue.WaitForRoomAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        _time.Advance(Stall);
+        Assert.False(_connection.ConnectionClosed.IsCancellationRequested);
+        Assert.False(await DroppedAsync());
     }
 
     public void Dispose() => _services.Dispose();

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using RoomHub.Server.Internal;
 using RoomHub.Tests.Infrastructure;
 
@@ -78,5 +79,46 @@ public sealed class SlowConsumerTests
         }
 
         return socket;
+    }
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AClientThatAsksForALargeAnswerAndNeverReadsItIsDroppedAfterTheSlowConsumerTimeout(bool legacy)
+    {
+        // Answers that fill the queue and the socket's buffers, each written only once there is room for it, and nothing
+        // else is written to the client: no byte count would ever drop it, the time its queue stays full does.
+        var log = new LogCapture();
+        await using var server = await RoomHubInstance.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["RoomHub:MaxMessageBytes"] = "16384",
+                ["RoomHub:Security:MaxOutboundBufferBytes"] = "33792",
+                ["RoomHub:Security:SlowConsumerTimeout"] = "00:00:02",
+            },
+            configure: builder => builder.Logging.AddProvider(log));
+        var room = Rooms.Unique("never-read");
+        var filler = new string('x', 16_000);
+        await using (var publisher = await TestClient.ConnectAsync(server))
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                await publisher.SendAsync(room, $"{i}:{filler}");
+            }
+        }
+
+        var connections = server.Services.GetRequiredService<ConnectionRegistry>();
+        await Poll.UntilAsync(() => connections.SignalRCount + connections.LegacyCount == 0, "the publisher to be gone");
+        await using var socket = await StopReadingAsync(server, legacy ? "/" : "/hubs/rooms", Rooms.Unique("elsewhere"), legacy);
+        await Poll.UntilAsync(() => connections.SignalRCount + connections.LegacyCount == 1, "the client to be connected");
+        for (var i = 0; i < 6; i++)
+        {
+            // 6 × 1.6 MB: more than the queue and the socket's buffers (the kernel lets a send buffer grow to 4 MB).
+            await socket.SendTextAsync(legacy
+                ? $"{{\"type\":\"HISTORY\",\"room\":\"{room}\",\"limit\":100}}"
+                : $"{{\"type\":1,\"invocationId\":\"h{i}\",\"target\":\"GetHistory\",\"arguments\":[\"{room}\",100]}}\u001e");
+        }
+
+        await Poll.UntilAsync(() => connections.SignalRCount + connections.LegacyCount == 0, "the client that never reads to be dropped", TimeSpan.FromSeconds(20));
+        Assert.Contains(log.Entries, e => e.EventId.Id == 4006 && e.Message.Contains("stayed full for 2 s", StringComparison.Ordinal));
     }
 }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests.Security;
@@ -47,6 +48,56 @@ public sealed class TimeoutTests
         var started = DateTime.UtcNow;
         Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(15)));
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(2), "dropped before the client timeout");
+    }
+
+    [Fact]
+    public async Task AHubClientThatPingsIsNotDroppedWhileItsSessionIsRestoredForLongerThanTheClientTimeout()
+    {
+        // While the hub restores a session (here its replay's read of history is held), it reads nothing from the client:
+        // the pings wait unread, and that wait is not the client's silence.
+        await using var server = await RoomHubInstance.StartAsync(
+            new Dictionary<string, string?>(Short) { ["RoomHub:Security:ClientTimeout"] = "00:00:02" },
+            replace: HeldHistory.Wrap);
+        var history = server.Services.GetRequiredService<HeldHistory>();
+        var room = Rooms.Unique("restoring");
+        var session = Guid.NewGuid().ToString("N");
+        await using (var first = await TestClient.ConnectAsync(new Uri(server.HubUrl + "?session=" + session)))
+        {
+            await first.SubscribeAsync(room);
+        }
+
+        await using var publisher = await TestClient.ConnectAsync(server);
+        var missed = await publisher.SendAsync(room, "while away");
+
+        history.Hold();
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?session=" + session);
+        await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        Assert.Equal("{}\u001e", (await socket.ReadFrameAsync())?.Text);
+        await history.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        using var stop = new CancellationTokenSource();
+        var pinging = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await socket.SendTextAsync("{\"type\":6}\u001e");
+                await Task.Delay(TimeSpan.FromMilliseconds(500), stop.Token).ContinueWith(_ => { });
+            }
+        });
+
+        Assert.False(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(5)), "dropped while its session was being restored");
+
+        history.Release();
+        RawWebSocket.Frame? frame;
+        do
+        {
+            frame = await socket.ReadFrameAsync(TimeSpan.FromSeconds(10));
+        }
+        while (frame is not null && !frame.Text.Contains(missed, StringComparison.Ordinal)); // Pings may come first.
+
+        Assert.NotNull(frame);
+        Assert.False(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(3)), "dropped although it pings");
+        await stop.CancelAsync();
+        await pinging;
     }
 
     [Fact]

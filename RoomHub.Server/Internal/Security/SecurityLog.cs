@@ -18,8 +18,8 @@ internal static partial class SecurityLog
     [LoggerMessage(4005, LogLevel.Warning, "Refused a connection from {Address}: it has {Count} connections open, the limit per address is {Limit}.")]
     public static partial void TooManyConnectionsFromAddress(ILogger logger, string? address, int count, int limit);
 
-    [LoggerMessage(4006, LogLevel.Warning, "Connection {ConnectionId} dropped: it does not read, and {Bytes} bytes are queued for it.")]
-    public static partial void SlowConsumerDropped(ILogger logger, string connectionId, int bytes);
+    [LoggerMessage(4006, LogLevel.Warning, "Connection {ConnectionId} dropped: it does not read ({Reason}).")]
+    public static partial void SlowConsumerDropped(ILogger logger, string connectionId, string reason);
 
     [LoggerMessage(4007, LogLevel.Information, "Connection {ConnectionId} closed: its authentication expired.")]
     public static partial void AuthenticationExpired(ILogger logger, string connectionId);

@@ -16,6 +16,9 @@ namespace RoomHub.Server.Internal.Security;
 /// <item>While it is full, writes are still queued, up to another <c>MaxOutboundBufferBytes</c> or the size of the write
 /// that filled it, whichever is larger. A client that has not made room by then is not reading: it is dropped, and its
 /// writes after that go nowhere.</item>
+/// <item>A queue that stays full for <see cref="RoomHubSecurityOptions.SlowConsumerTimeout"/> drops its client too,
+/// however little is written meanwhile: nothing the server holds for a client (a large answer, one waiting to be
+/// written, a replay) is held for one that does not read.</item>
 /// </list>
 /// Writers that may wait, because they write a backlog of the connection's own (a session's replay) or the answer to its
 /// own request, wait for room with <see cref="IOutboundQueueFeature.WaitForRoomAsync"/> before they write. An answer is
@@ -23,9 +26,10 @@ namespace RoomHub.Server.Internal.Security;
 /// <see cref="IOutboundQueueFeature.ExpectAnswer"/> are paid for by the writes that follow, which do not count against
 /// the allowance of a full queue as far as they go.
 /// </summary>
-internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options, RoomHubTelemetry telemetry, ILogger<SlowConsumerGuard> logger)
+internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options, RoomHubTelemetry telemetry, TimeProvider time, ILogger<SlowConsumerGuard> logger)
 {
     private readonly int _limit = options.Value.MaxOutboundBufferBytes;
+    private readonly TimeSpan _stall = options.Value.SlowConsumerTimeout;
 
     /// <summary>The outbound pipe of a legacy connection: it pauses at the limit, which is what the guard watches.</summary>
     public PipeOptions LegacyOutbound { get; } = new(
@@ -40,15 +44,15 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     public void Attach(ConnectionContext connection)
     {
         var transport = connection.Transport;
-        var writer = new GuardedWriter(transport.Output, _limit, () => Drop(connection));
+        var writer = new GuardedWriter(transport.Output, _limit, time, _stall, why => Drop(connection, why));
         connection.Transport = new DuplexPipe(transport.Input, writer);
         connection.Features.Set<IOutboundQueueFeature>(writer);
     }
 
-    private void Drop(ConnectionContext connection)
+    private void Drop(ConnectionContext connection, string why)
     {
         telemetry.SlowConsumersDropped.Add(1);
-        SecurityLog.SlowConsumerDropped(logger, connection.ConnectionId, _limit);
+        SecurityLog.SlowConsumerDropped(logger, connection.ConnectionId, why);
 
         // The socket's own send is stuck behind a client that does not read: cut the TCP connection under it.
         connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
@@ -56,10 +60,10 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     }
 
     /// <summary>
-    /// Writes are serialized by the caller (SignalR's per-connection write lock); only the end of a full spell runs
-    /// concurrently with them, hence the lock around the state both touch.
+    /// Writes are serialized by the caller (SignalR's per-connection write lock); only the end of a full spell, and its
+    /// timeout, run concurrently with them, hence the lock around the state they touch.
     /// </summary>
-    private sealed class GuardedWriter(PipeWriter inner, int limit, Action drop) : PipeWriter, IOutboundQueueFeature
+    private sealed class GuardedWriter(PipeWriter inner, int limit, TimeProvider time, TimeSpan stall, Action<string> drop) : PipeWriter, IOutboundQueueFeature
     {
         private static readonly ValueTask<FlushResult> Accepted = new(new FlushResult(isCanceled: false, isCompleted: false));
         private static readonly ValueTask<FlushResult> Dropped = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -67,6 +71,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         private readonly Lock _gate = new();
         private byte[]? _sink;
         private volatile bool _dropped;
+        private int _dropping;
         private long _unflushed;
         private Spell? _spell;
         private long _announced;
@@ -146,6 +151,15 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     // The pipe is full now: the caller goes on; the flush is watched until the client reads it down.
                     // Another write as large as the one that filled it may follow before the client could read.
                     var spell = _spell = new Spell(flush.AsTask(), Math.Max(limit, bytes));
+                    spell.Deadline = time.CreateTimer(
+                        static state =>
+                        {
+                            var (writer, spell) = ((GuardedWriter, Spell))state!;
+                            writer.Stalled(spell);
+                        },
+                        (this, spell),
+                        stall,
+                        Timeout.InfiniteTimeSpan);
                     spell.Flush.ContinueWith(
                         static (flushed, state) =>
                         {
@@ -178,9 +192,31 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 return Accepted;
             }
 
-            _dropped = true;
-            drop();
+            Drop($"more than {limit} bytes piled up behind its full outbound queue");
             return Dropped;
+        }
+
+        /// <summary>The spell's timeout: the client has not read its queue down in all that time.</summary>
+        private void Stalled(Spell spell)
+        {
+            lock (_gate)
+            {
+                if (_spell != spell)
+                {
+                    return;
+                }
+            }
+
+            Drop($"its outbound queue stayed full for {stall.TotalSeconds:0.###} s");
+        }
+
+        private void Drop(string why)
+        {
+            _dropped = true;
+            if (Interlocked.Exchange(ref _dropping, 1) == 0)
+            {
+                drop(why);
+            }
         }
 
         /// <summary>Ends <paramref name="spell"/> when its flush completes, however: the client read the queue down, or the transport ended.</summary>
@@ -199,6 +235,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 _spell = null;
             }
 
+            spell.Deadline?.Dispose();
             spell.Room.TrySetResult();
         }
 
@@ -214,6 +251,8 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
             public long Allowance { get; } = allowance;
 
             public long Queued { get; set; }
+
+            public ITimer? Deadline { get; set; }
         }
     }
 }
