@@ -23,6 +23,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>The connection's outbound queue, where the slow-consumer guard watches it.</summary>
     public Security.IOutboundQueueFeature? Outbound { get; init; }
 
+    /// <summary>How the connection's protocol writes text, for the size of its answers.</summary>
+    public TextEncoding AnswerEncoding { get; init; }
+
     /// <summary>Completes when the outbound queue has room (at once where no guard watches it).</summary>
     public Task WaitForRoomAsync(CancellationToken cancellationToken) =>
         Outbound is { } queue ? queue.WaitForRoomAsync().WaitAsync(cancellationToken) : Task.CompletedTask;

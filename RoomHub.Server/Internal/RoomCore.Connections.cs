@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.AspNetCore.SignalR;
 using RoomHub.Contracts;
 using RoomHub.Server.Internal.Engine;
@@ -19,7 +20,11 @@ internal sealed partial class RoomCore
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, InvalidSessionText);
         }
 
-        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) { Principal = principal, Outbound = features.Get<Security.IOutboundQueueFeature>() };
+        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) {
+            Principal = principal,
+            Outbound = features.Get<Security.IOutboundQueueFeature>(),
+            AnswerEncoding = AnswerSize.EncodingOf(features.Get<IHubProtocol>()?.Name),
+        };
         connections.Add(state);
         if (session is null)
         {

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using System.Text;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
@@ -189,14 +188,9 @@ internal sealed partial class RoomCore(
 
         await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
 
-        // The text and a margin per message for its envelope, which each protocol writes in about as many bytes. What
-        // escapes add is left to the allowance of a full queue; more would let the surplus pass for answers later on.
-        var bytes = 0L;
-        foreach (var message in answer)
-        {
-            bytes += Encoding.UTF8.GetByteCount(message.Message) + message.Room.Length + 128;
-        }
-
+        // Announced as the connection's protocol writes it: less would count the rest against a full queue's allowance,
+        // more would let the surplus pass for answers later on.
+        var bytes = AnswerSize.Of(answer, state.AnswerEncoding);
         queue.ExpectAnswer(bytes);
     }
 

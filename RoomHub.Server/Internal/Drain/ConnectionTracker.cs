@@ -6,7 +6,8 @@ namespace RoomHub.Server.Internal.Drain;
 
 /// <summary>
 /// Keeps the hub's own handle on every connection of this instance (SignalR and legacy alike), so that a drain can
-/// tell each one to reconnect elsewhere: a SignalR close message that allows reconnecting, then the close itself.
+/// tell each one to reconnect elsewhere: a SignalR close message that allows reconnecting, then the close itself. It also
+/// leaves the connection's protocol among its features, where the hub (which SignalR does not tell) finds it.
 /// </summary>
 internal sealed class ConnectionTracker(HubLifetimeManager<RoomsHub> inner) : DelegatingLifetimeManager(inner)
 {
@@ -21,6 +22,7 @@ internal sealed class ConnectionTracker(HubLifetimeManager<RoomsHub> inner) : De
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         _connections[connection.ConnectionId] = connection;
+        connection.Features.Set(connection.Protocol);
         await base.OnConnectedAsync(connection).ConfigureAwait(false);
     }
 
