@@ -101,6 +101,12 @@ public sealed class HistoryOptions
 
     /// <summary>How long a message is kept. Default 24 hours. A room idle for longer leaves no trace.</summary>
     public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// The most bytes one history or resume answer takes on the client's wire: the newest messages that fit are sent
+    /// (always at least one). A resume whose missed messages do not all fit answers <c>recovered: false</c>. Default 1 MiB.
+    /// </summary>
+    public int MaxAnswerBytes { get; set; } = 1024 * 1024;
 }
 
 /// <summary>Presence settings (<c>RoomHub:Presence</c>).</summary>

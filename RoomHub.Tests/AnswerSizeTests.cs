@@ -55,6 +55,21 @@ public sealed class AnswerSizeTests
         Assert.Equal(bytes, AnswerSize.Of(text, TextEncoding.Json));
     }
 
+    [Fact]
+    public void TheNewestMessagesThatFitAreKeptAndTheNewestAlways()
+    {
+        var answer = Answer("text");
+        var each = AnswerSize.Of(answer[..1], TextEncoding.Json);
+
+        Assert.Equal(17, AnswerSize.NewestWithin(answer, TextEncoding.Json, (3 * each) + 1, out var bytes));
+        Assert.Equal(3 * each, bytes);
+        Assert.Equal(0, AnswerSize.NewestWithin(answer, TextEncoding.Json, long.MaxValue, out _));
+        Assert.Equal(19, AnswerSize.NewestWithin(answer, TextEncoding.Json, 1, out bytes));
+        Assert.Equal(each, bytes);
+        Assert.Equal(0, AnswerSize.NewestWithin([], TextEncoding.Json, 1, out bytes));
+        Assert.Equal(0, bytes);
+    }
+
     private static void AssertClose(IHubProtocol protocol, TextEncoding encoding, string text)
     {
         var answer = Answer(text);

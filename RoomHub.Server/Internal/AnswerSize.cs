@@ -36,11 +36,34 @@ internal static class AnswerSize
         var bytes = 0L;
         foreach (var message in messages)
         {
-            bytes += Of(message.Message, encoding) + Of(message.Room, encoding) + Envelope;
+            bytes += Of(message, encoding);
         }
 
         return bytes;
     }
+
+    /// <summary>
+    /// Where the newest of <paramref name="messages"/> (oldest first) that fit in <paramref name="maxBytes"/> begin: the
+    /// last message always counts as fitting. <paramref name="bytes"/> is their size.
+    /// </summary>
+    public static int NewestWithin(IReadOnlyList<RoomMessage> messages, TextEncoding encoding, long maxBytes, out long bytes)
+    {
+        bytes = 0;
+        for (var i = messages.Count - 1; i >= 0; i--)
+        {
+            var size = Of(messages[i], encoding);
+            if (bytes + size > maxBytes && i < messages.Count - 1)
+            {
+                return i + 1;
+            }
+
+            bytes += size;
+        }
+
+        return 0;
+    }
+
+    private static long Of(RoomMessage message, TextEncoding encoding) => Of(message.Message, encoding) + Of(message.Room, encoding) + Envelope;
 
     internal static long Of(ReadOnlySpan<char> text, TextEncoding encoding)
     {

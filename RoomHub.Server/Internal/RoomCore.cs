@@ -149,8 +149,8 @@ internal sealed partial class RoomCore(
         return await InTurnAsync(connectionId, async () =>
         {
             var latest = await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false);
-            await RoomForAnswerAsync(connectionId, latest, cancellationToken).ConfigureAwait(false);
-            return latest;
+            var (answer, _) = await AnswerAsync(connectionId, latest, cancellationToken).ConfigureAwait(false);
+            return answer;
         }).ConfigureAwait(false);
     }
 
@@ -168,30 +168,34 @@ internal sealed partial class RoomCore(
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
             var missed = await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
-            await RoomForAnswerAsync(connectionId, missed.Messages, cancellationToken).ConfigureAwait(false);
-            return missed;
+            var (answer, whole) = await AnswerAsync(connectionId, missed.Messages, cancellationToken).ConfigureAwait(false);
+            return whole ? missed : new ResumeResult(Recovered: false, answer);
         }).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// An answer may be larger than the connection's whole outbound queue. One such answer is queued at once; the next
-    /// waits until the client has read the one before down, and is announced to the slow-consumer guard (SignalR writes
-    /// it after this returns, when an earlier answer may just have filled the queue), so a client asking for several
-    /// large answers in a row gets them at its own pace instead of being taken for one that does not read.
+    /// Makes an answer of messages: the newest that fit in <see cref="HistoryOptions.MaxAnswerBytes"/> as the connection's
+    /// protocol writes them (<c>Whole</c>: all of them did). An answer may still be larger than the connection's whole
+    /// outbound queue. One such answer is queued at once; the next waits until the client has read the one before down,
+    /// and is announced to the slow-consumer guard (SignalR writes it after this returns, when an earlier answer may just
+    /// have filled the queue), so a client asking for several large answers in a row gets them at its own pace instead of
+    /// being taken for one that does not read.
     /// </summary>
-    private async Task RoomForAnswerAsync(string connectionId, IReadOnlyList<RoomMessage> answer, CancellationToken cancellationToken)
+    private async Task<(IReadOnlyList<RoomMessage> Answer, bool Whole)> AnswerAsync(string connectionId, IReadOnlyList<RoomMessage> messages, CancellationToken cancellationToken)
     {
-        if (connections.Get(connectionId) is not { Outbound: { } queue } state)
+        var state = connections.Get(connectionId);
+        var start = AnswerSize.NewestWithin(messages, state?.AnswerEncoding ?? TextEncoding.Json, _options.History.MaxAnswerBytes, out var bytes);
+        IReadOnlyList<RoomMessage> answer = start == 0 ? messages : [.. messages.Skip(start)];
+        if (state is { Outbound: { } queue })
         {
-            return;
+            await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+            // Announced as the connection's protocol writes it: less would count the rest against a full queue's
+            // allowance, more would let the surplus pass for answers later on.
+            queue.ExpectAnswer(bytes);
         }
 
-        await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-
-        // Announced as the connection's protocol writes it: less would count the rest against a full queue's allowance,
-        // more would let the surplus pass for answers later on.
-        var bytes = AnswerSize.Of(answer, state.AnswerEncoding);
-        queue.ExpectAnswer(bytes);
+        return (answer, start == 0);
     }
 
     public async Task<RoomPresence> GetPresenceAsync(string connectionId, ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)

@@ -30,6 +30,11 @@ internal sealed class RoomHubOptionsValidator : IValidateOptions<RoomHubOptions>
             failures.Add("RoomHub:History:MaxLength must be at least 1.");
         }
 
+        if (options.History.MaxAnswerBytes < 1024)
+        {
+            failures.Add($"RoomHub:History:MaxAnswerBytes must be at least 1024; it is {options.History.MaxAnswerBytes}.");
+        }
+
         if (options.History.MaxAge < TimeSpan.FromSeconds(1))
         {
             failures.Add("RoomHub:History:MaxAge must be at least one second.");

@@ -94,6 +94,7 @@ public sealed class SlowConsumerTests
                 ["RoomHub:MaxMessageBytes"] = "16384",
                 ["RoomHub:Security:MaxOutboundBufferBytes"] = "33792",
                 ["RoomHub:Security:SlowConsumerTimeout"] = "00:00:02",
+                ["RoomHub:History:MaxAnswerBytes"] = "2097152",
             },
             configure: builder => builder.Logging.AddProvider(log));
         var room = Rooms.Unique("never-read");
