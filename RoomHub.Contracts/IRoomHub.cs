@@ -24,7 +24,10 @@ public interface IRoomHub
     /// <returns>The id the server gave the message; it is also the <see cref="RoomMessage.Id"/> every member receives.</returns>
     Task<string> SendMessage(string roomId, string message);
 
-    /// <summary>The latest messages of a room, oldest first, from the room's history.</summary>
+    /// <summary>
+    /// The latest messages of a room, oldest first, from the room's history: at most <paramref name="limit"/>, and the
+    /// newest of them that fit in one answer (the server's <c>History:MaxAnswerBytes</c>, 1 MiB by default; always one).
+    /// </summary>
     /// <param name="room">The room name.</param>
     /// <param name="limit">How many messages at most (1 to the configured history length; larger values are capped).</param>
     Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit);
@@ -32,7 +35,9 @@ public interface IRoomHub
     /// <summary>
     /// Joins <paramref name="room"/> and returns every message sent to it after <paramref name="lastId"/>. Together with
     /// the live messages that follow, nothing is missing: a message may arrive both in the result and live (with the
-    /// same id), never in neither.
+    /// same id), never in neither. Unless <see cref="ResumeResult.Recovered"/> is false: history no longer reaches back to
+    /// <paramref name="lastId"/>, or what came since is more than one answer holds (then the newest that fit are
+    /// returned), and the client should reload its state.
     /// </summary>
     /// <param name="room">The room name.</param>
     /// <param name="lastId">The id of the last message the client has; empty for "everything history keeps".</param>

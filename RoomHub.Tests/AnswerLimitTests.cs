@@ -79,4 +79,27 @@ public sealed class AnswerLimitTests
 
         Assert.Equal([large], latest.Select(m => m.Id));
     }
+
+    [Fact]
+    public async Task AnswersAreSizedAsEachConnectionsProtocolWritesThem()
+    {
+        // An emoji is 12 bytes in JSON (both halves escaped) and 4 in MessagePack: three of these messages fit in 5,000
+        // bytes for a MessagePack client, one for a JSON client.
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?> { ["RoomHub:History:MaxAnswerBytes"] = "5000" });
+        var room = Rooms.Unique("answer-limit");
+        var emoji = string.Concat(Enumerable.Repeat("🎉", 300));
+        await using var json = await TestClient.ConnectAsync(server);
+        await using var messagePack = await TestClient.ConnectAsync(server, messagePack: true);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await json.SendAsync(room, emoji));
+        }
+
+        var asJson = await json.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, 10);
+        var asMessagePack = await messagePack.Connection.InvokeAsync<IReadOnlyList<RoomMessage>>(nameof(IRoomHub.GetHistory), room, 10);
+
+        Assert.Equal(ids[^1..], asJson.Select(m => m.Id));
+        Assert.Equal(ids[^3..], asMessagePack.Select(m => m.Id));
+    }
 }

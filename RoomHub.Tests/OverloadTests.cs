@@ -63,7 +63,7 @@ public sealed class OverloadTests
     {
         // One connection's sends queued behind its own slow command are not under way: they must not leave every other
         // client of the instance refused with OVERLOADED (a few clients that stall their own commands could otherwise
-        // take all the slots).
+        // take all the slots). They are limited apart.
         var log = new LogCapture();
         var server = await RoomHubInstance.StartAsync(
             new Dictionary<string, string?> { ["RoomHub:MaxSendsInFlight"] = "2" },
@@ -81,6 +81,10 @@ public sealed class OverloadTests
         var resuming = stalled.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), room, first);
         await history.Reached.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var queued = new[] { stalled.SendAsync(room, "queued 1"), stalled.SendAsync(room, "queued 2") };
+
+        // The sends waiting so are limited apart, to as many as may be under way: one more is refused at once.
+        var oneTooMany = await Assert.ThrowsAsync<HubException>(() => stalled.SendAsync(room, "one too many waiting"));
+        Assert.Contains(RoomErrorCodes.Overloaded + ": ", oneTooMany.Message, StringComparison.Ordinal);
 
         // A call refused before its turn comes back only after the calls sent before it were taken up: the queued sends
         // are now waiting behind the resume.

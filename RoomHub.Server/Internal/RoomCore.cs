@@ -33,6 +33,7 @@ internal sealed partial class RoomCore(
     private readonly LogThrottle _publishFailures = new(time, TimeSpan.FromSeconds(1));
     private readonly LogThrottle _storeFailures = new(time, TimeSpan.FromSeconds(1));
     private int _sendsInFlight;
+    private int _sendsWaiting;
 
     public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
@@ -85,24 +86,25 @@ internal sealed partial class RoomCore(
         {
             if (turn is not null)
             {
-                await turn.Barrier.ConfigureAwait(false);
+                if (!turn.Barrier.IsCompleted)
+                {
+                    await WaitForEarlierCommandAsync(turn.Barrier).ConfigureAwait(false);
+                }
+
+                await turn.PreviousStored.ConfigureAwait(false);
             }
 
-            // Counted once the commands before it are done, not while it waits for them: a connection that stalls its own
-            // commands must not hold the instance's slots. Refused at once rather than queued: a send that waited for a
-            // slot would be stored out of its connection's order.
+            // Counted once the send before it has been let in (or refused), so a connection's sends are let in the order
+            // they were sent, and not while they wait for an earlier command: a connection that stalls its own commands
+            // must not hold the instance's slots. Refused at once rather than queued: a send that waited for a slot would
+            // be stored out of its connection's order.
             if (Interlocked.Increment(ref _sendsInFlight) > _options.MaxSendsInFlight)
             {
                 Interlocked.Decrement(ref _sendsInFlight);
-                telemetry.Rejected(RoomErrorCodes.Overloaded);
-                throw RoomRules.Error(RoomErrorCodes.Overloaded, "The server is busy; nothing was sent. Retry after a short pause.");
+                throw Overloaded();
             }
 
             counted = true;
-            if (turn is not null)
-            {
-                await turn.PreviousStored.ConfigureAwait(false);
-            }
 
             // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
             var storing = telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken));
@@ -136,6 +138,34 @@ internal sealed partial class RoomCore(
         return stored.Id;
     }
 
+    /// <summary>
+    /// Waits for the last command before a send. The sends waiting so, over the instance, are limited apart from those
+    /// under way, to as many: they hold their text while they wait, and a connection may stall its own commands.
+    /// </summary>
+    private async Task WaitForEarlierCommandAsync(Task barrier)
+    {
+        if (Interlocked.Increment(ref _sendsWaiting) > _options.MaxSendsInFlight)
+        {
+            Interlocked.Decrement(ref _sendsWaiting);
+            throw Overloaded();
+        }
+
+        try
+        {
+            await barrier.ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _sendsWaiting);
+        }
+    }
+
+    private RoomHubException Overloaded()
+    {
+        telemetry.Rejected(RoomErrorCodes.Overloaded);
+        return RoomRules.Error(RoomErrorCodes.Overloaded, "The server is busy; nothing was sent. Retry after a short pause.");
+    }
+
     public async Task<IReadOnlyList<RoomMessage>> GetHistoryAsync(string connectionId, ClaimsPrincipal? user, string? room, int limit, CancellationToken cancellationToken)
     {
         // Reading a room's history or presence is held to the same rule as joining it.
@@ -148,8 +178,9 @@ internal sealed partial class RoomCore(
 
         return await InTurnAsync(connectionId, async () =>
         {
-            var latest = await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false);
-            var (answer, _) = await AnswerAsync(connectionId, latest, cancellationToken).ConfigureAwait(false);
+            // What was read is trimmed at once: only the answer is held while it waits for room.
+            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false), out var bytes, out _);
+            await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
     }
@@ -167,35 +198,49 @@ internal sealed partial class RoomCore(
         {
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-            var missed = await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false);
-            var (answer, whole) = await AnswerAsync(connectionId, missed.Messages, cancellationToken).ConfigureAwait(false);
-            return whole ? missed : new ResumeResult(Recovered: false, answer);
+            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
+            await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
+            return answer;
         }).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Makes an answer of messages: the newest that fit in <see cref="HistoryOptions.MaxAnswerBytes"/> as the connection's
-    /// protocol writes them (<c>Whole</c>: all of them did). An answer may still be larger than the connection's whole
-    /// outbound queue. One such answer is queued at once; the next waits until the client has read the one before down,
-    /// and is announced to the slow-consumer guard (SignalR writes it after this returns, when an earlier answer may just
-    /// have filled the queue), so a client asking for several large answers in a row gets them at its own pace instead of
-    /// being taken for one that does not read.
+    /// The newest of <paramref name="messages"/> that fit in <see cref="HistoryOptions.MaxAnswerBytes"/> as the
+    /// connection's protocol writes them (<paramref name="whole"/>: all of them did), and their size.
     /// </summary>
-    private async Task<(IReadOnlyList<RoomMessage> Answer, bool Whole)> AnswerAsync(string connectionId, IReadOnlyList<RoomMessage> messages, CancellationToken cancellationToken)
+    private IReadOnlyList<RoomMessage> Trimmed(string connectionId, IReadOnlyList<RoomMessage> messages, out long bytes, out bool whole)
     {
-        var state = connections.Get(connectionId);
-        var start = AnswerSize.NewestWithin(messages, state?.AnswerEncoding ?? TextEncoding.Json, _options.History.MaxAnswerBytes, out var bytes);
-        IReadOnlyList<RoomMessage> answer = start == 0 ? messages : [.. messages.Skip(start)];
-        if (state is { Outbound: { } queue })
-        {
-            await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+        var encoding = connections.Get(connectionId)?.AnswerEncoding ?? TextEncoding.Json;
+        var start = AnswerSize.NewestWithin(messages, encoding, _options.History.MaxAnswerBytes, out bytes);
+        whole = start == 0;
+        return whole ? messages : messages.Skip(start).ToArray(); // An array: MessagePack cannot write every list type.
+    }
 
-            // Announced as the connection's protocol writes it: less would count the rest against a full queue's
-            // allowance, more would let the surplus pass for answers later on.
-            queue.ExpectAnswer(bytes);
+    /// <summary>A resume's answer: not recovered when what was missed does not all fit in one answer.</summary>
+    private ResumeResult Trimmed(string connectionId, ResumeResult missed, out long bytes)
+    {
+        var answer = Trimmed(connectionId, missed.Messages, out bytes, out var whole);
+        return whole ? missed : new ResumeResult(Recovered: false, answer);
+    }
+
+    /// <summary>
+    /// An answer may be larger than the connection's whole outbound queue. One such answer is queued at once; the next
+    /// waits until the client has read the one before down, and is announced to the slow-consumer guard (SignalR writes
+    /// it after this returns, when an earlier answer may just have filled the queue), so a client asking for several
+    /// large answers in a row gets them at its own pace instead of being taken for one that does not read.
+    /// </summary>
+    private async Task RoomForAnswerAsync(string connectionId, long bytes, CancellationToken cancellationToken)
+    {
+        if (connections.Get(connectionId) is not { Outbound: { } queue } state)
+        {
+            return;
         }
 
-        return (answer, start == 0);
+        await state.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+        // Announced as the connection's protocol writes it: less would count the rest against a full queue's allowance,
+        // more would let the surplus pass for answers later on.
+        queue.ExpectAnswer(bytes);
     }
 
     public async Task<RoomPresence> GetPresenceAsync(string connectionId, ClaimsPrincipal? user, string? room, CancellationToken cancellationToken)

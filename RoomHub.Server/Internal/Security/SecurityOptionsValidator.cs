@@ -82,7 +82,7 @@ internal sealed class SecurityOptionsValidator(IOptions<RoomHubOptions> roomHub)
             failures.Add($"{Section}:MaxOutboundBufferBytes must be at least twice RoomHub:MaxMessageBytes plus 1 KiB ({minimumBuffer}); it is {options.MaxOutboundBufferBytes}.");
         }
 
-        foreach (var (setting, value) in new[] { (nameof(options.HandshakeTimeout), options.HandshakeTimeout), (nameof(options.ClientTimeout), options.ClientTimeout), (nameof(options.FrameTimeout), options.FrameTimeout), (nameof(options.SlowConsumerTimeout), options.SlowConsumerTimeout), ("Authentication:ClockSkew", auth.ClockSkew + TimeSpan.FromTicks(1)) })
+        foreach (var (setting, value) in new[] { (nameof(options.HandshakeTimeout), options.HandshakeTimeout), (nameof(options.ClientTimeout), options.ClientTimeout), (nameof(options.FrameTimeout), options.FrameTimeout), ("Authentication:ClockSkew", auth.ClockSkew + TimeSpan.FromTicks(1)) })
         {
             if (value <= TimeSpan.Zero)
             {
@@ -90,9 +90,9 @@ internal sealed class SecurityOptionsValidator(IOptions<RoomHubOptions> roomHub)
             }
         }
 
-        if (options.SlowConsumerTimeout > TimeSpan.FromDays(1))
+        if (options.SlowConsumerTimeout < TimeSpan.FromSeconds(1) || options.SlowConsumerTimeout > TimeSpan.FromDays(1))
         {
-            failures.Add($"{Section}:SlowConsumerTimeout must be at most a day; it is {options.SlowConsumerTimeout}.");
+            failures.Add($"{Section}:SlowConsumerTimeout must be between a second and a day; it is {options.SlowConsumerTimeout}.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Connections.Features;
@@ -129,6 +130,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
             }
 
             bool withinAllowance;
+            long allowance;
             lock (_gate)
             {
                 // Announced answers are paid for by the writes that follow them, whatever those are.
@@ -151,6 +153,8 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     // The pipe is full now: the caller goes on; the flush is watched until the client reads it down.
                     // Another write as large as the one that filled it may follow before the client could read.
                     var spell = _spell = new Spell(flush.AsTask(), Math.Max(limit, bytes));
+                    // Neither runs in the context of the write that filled the queue (often another connection's send).
+                    using var noFlow = ExecutionContext.SuppressFlow();
                     spell.Deadline = time.CreateTimer(
                         static state =>
                         {
@@ -184,7 +188,8 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 // Still full. This flush's task is left unobserved (the pipe allows one waiter, the spell's); the data is
                 // flushed all the same.
                 _spell.Queued += bytes - announced;
-                withinAllowance = _spell.Queued <= _spell.Allowance;
+                allowance = _spell.Allowance;
+                withinAllowance = _spell.Queued <= allowance;
             }
 
             if (withinAllowance)
@@ -192,7 +197,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 return Accepted;
             }
 
-            Drop($"more than {limit} bytes piled up behind its full outbound queue");
+            Drop(string.Create(CultureInfo.InvariantCulture, $"more than {allowance} bytes piled up behind its full outbound queue"));
             return Dropped;
         }
 
@@ -201,13 +206,13 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         {
             lock (_gate)
             {
-                if (_spell != spell)
+                if (_spell != spell || spell.Flush.IsCompleted)
                 {
-                    return;
+                    return; // Ended, or just ending: the client has read its queue down.
                 }
             }
 
-            Drop($"its outbound queue stayed full for {stall.TotalSeconds:0.###} s");
+            Drop(string.Create(CultureInfo.InvariantCulture, $"its outbound queue stayed full for {stall.TotalSeconds:0.###} s"));
         }
 
         private void Drop(string why)
