@@ -116,7 +116,8 @@ start_instance() {
   port_free "$p" || fail "port $p (instance $k) is in use"
   (
     cd "$(dirname "$dll")"
-    ASPNETCORE_URLS="http://127.0.0.1:$p" REDIS_URL="redis://127.0.0.1:$redis_port" \
+    # Behind haproxy: the client's address comes in X-Forwarded-For (for the per-address connection limit).
+    ASPNETCORE_URLS="http://127.0.0.1:$p" REDIS_URL="redis://127.0.0.1:$redis_port" ASPNETCORE_FORWARDEDHEADERS_ENABLED=true \
       exec dotnet "$dll" </dev/null >>"$dir/instance-$k.log" 2>&1
   ) &
   pid=$!
@@ -159,6 +160,8 @@ backend roomhub
     http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
+    # The client's address, for the instances' per-address connection limit.
+    option forwardfor
     # Cookie affinity, for clients that negotiate or use SSE / long polling. WebSockets with skipNegotiation need none.
     cookie ROOMHUB_INSTANCE insert indirect nocache httponly
     # A client whose cookie names an instance that is gone, or draining (it refuses newcomers with 503), is sent to
@@ -236,10 +239,13 @@ down() {
   load_settings
   local k
   # Instances first, so that none is left with a missing Redis; each gets its full drain (30 s) plus a margin.
+  local stopping=()
   for ((k = 1; k <= instances; k++)); do
     stop "instance-$k" RoomHub.Server.dll 45 &
+    stopping+=("$!")
   done
-  wait
+  # Only these: a bare wait would also wait for the redis-server a failed `up` started, which is stopped below.
+  wait "${stopping[@]}"
   stop haproxy haproxy 10
   stop redis redis-server 10
   rm -f "$dir/cluster.env"

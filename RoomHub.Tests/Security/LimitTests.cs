@@ -226,6 +226,27 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task BehindAProxyWithForwardedHeadersOnTheLimitCountsEachClientAddress()
+    {
+        // As every shipped deployment runs it (ASPNETCORE_FORWARDEDHEADERS_ENABLED=true): the proxy's own address would
+        // otherwise be every client's, and the limit per address a limit per proxy.
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:Security:MaxConnectionsPerAddress"] = "1",
+            ["FORWARDEDHEADERS_ENABLED"] = "true",
+        });
+        static Dictionary<string, string> From(string address) => new() { ["X-Forwarded-For"] = address };
+
+        await using var first = await RawWebSocket.ConnectAsync(server, "/", From("203.0.113.7"));
+        await using var other = await RawWebSocket.ConnectAsync(server, "/", From("198.51.100.20"));
+        await using var again = await RawWebSocket.ConnectAsync(server, "/", From("203.0.113.7"));
+
+        Assert.Equal(101, first.Status);
+        Assert.Equal(101, other.Status);
+        Assert.Equal(429, again.Status);
+    }
+
+    [Fact]
     public async Task ConnectionsInTotalUpToTheLimitPassAndTheNextGets503()
     {
         await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
