@@ -103,7 +103,8 @@ public static class RoomHubExtensions
 
     /// <summary>
     /// Logging that holds up under load, unless configured otherwise: SignalR's per-call error log (every refused call
-    /// at Error, with a stack trace) is off, <see cref="HubFailureFilter"/> logs the calls that fail by fault, and a
+    /// at Error, with a stack trace) is off, as is the health check service's Error line for every probe of an unhealthy
+    /// <c>/health</c>; <see cref="HubFailureFilter"/> logs the calls that fail by fault, and a
     /// full console log queue drops lines instead of blocking the threads that write them.
     /// </summary>
     private static void AddLoggingDefaults(WebApplicationBuilder builder)
@@ -112,6 +113,14 @@ public static class RoomHubExtensions
         if (builder.Configuration[$"Logging:LogLevel:{dispatcher}"] is null)
         {
             builder.Logging.AddFilter(dispatcher, LogLevel.Critical);
+        }
+
+        // Every probe of an unhealthy /health (each second behind haproxy, for a whole drain or Redis outage) would be an
+        // Error line; the drain and the Redis connection log their own changes once.
+        const string health = "Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService";
+        if (builder.Configuration[$"Logging:LogLevel:{health}"] is null)
+        {
+            builder.Logging.AddFilter(health, LogLevel.Critical);
         }
 
         if (builder.Configuration["Logging:Console:QueueFullMode"] is null)
