@@ -131,10 +131,7 @@ public sealed class LimitTests
         }
         finally
         {
-            foreach (var socket in open)
-            {
-                await socket.DisposeAsync();
-            }
+            await DisposeAllAsync(open);
         }
     }
 
@@ -154,7 +151,7 @@ public sealed class LimitTests
         {
             for (var i = 0; i < 6; i++)
             {
-                var client = new HubConnectionBuilder().WithUrl(server.HubUrl, options => options.Transports = transport).Build();
+                var client = Over(server, transport);
                 clients.Add(client);
                 try
                 {
@@ -175,10 +172,7 @@ public sealed class LimitTests
         }
         finally
         {
-            foreach (var client in clients)
-            {
-                await client.DisposeAsync();
-            }
+            await DisposeAllAsync(clients);
         }
     }
 
@@ -205,7 +199,7 @@ public sealed class LimitTests
         {
             for (var i = 0; i < 3; i++)
             {
-                var other = new HubConnectionBuilder().WithUrl(server.HubUrl, options => options.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling).Build();
+                var other = Over(server, Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling);
                 others.Add(other);
                 await other.StartAsync();
             }
@@ -218,10 +212,18 @@ public sealed class LimitTests
         }
         finally
         {
-            foreach (var other in others)
-            {
-                await other.DisposeAsync();
-            }
+            await DisposeAllAsync(others);
+        }
+    }
+
+    private static HubConnection Over(RoomHubInstance server, Microsoft.AspNetCore.Http.Connections.HttpTransportType transport) =>
+        new HubConnectionBuilder().WithUrl(server.HubUrl, options => options.Transports = transport).Build();
+
+    private static async Task DisposeAllAsync(IEnumerable<IAsyncDisposable> clients)
+    {
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
         }
     }
 
@@ -267,10 +269,7 @@ public sealed class LimitTests
         }
         finally
         {
-            foreach (var socket in open)
-            {
-                await socket.DisposeAsync();
-            }
+            await DisposeAllAsync(open);
         }
     }
 
