@@ -104,7 +104,8 @@ public sealed class HistoryOptions
 
     /// <summary>
     /// The most bytes one history or resume answer takes on the client's wire: the newest messages that fit are sent
-    /// (always at least one). A resume whose missed messages do not all fit answers <c>recovered: false</c>. Default 1 MiB.
+    /// (always at least one). A resume whose missed messages do not all fit answers <c>recovered: false</c>. The store is read
+    /// from the newest message back and no further than this many bytes of text. Default 1 MiB.
     /// </summary>
     public int MaxAnswerBytes { get; set; } = 1024 * 1024;
 }

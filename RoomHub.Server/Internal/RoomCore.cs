@@ -179,7 +179,7 @@ internal sealed partial class RoomCore(
         return await InTurnAsync(connectionId, async () =>
         {
             // What was read is trimmed at once: only the answer is held while it waits for room.
-            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), cancellationToken)), "read history").ConfigureAwait(false), out var bytes, out _);
+            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes, out _);
             await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
@@ -198,7 +198,7 @@ internal sealed partial class RoomCore(
         {
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
+            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
             await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);

@@ -31,8 +31,8 @@ public abstract class RoomHistoryConformance
 
         var ids = stored.Select(m => StreamId.Parse(m.Id)).ToArray();
         Assert.True(ids.Zip(ids.Skip(1)).All(pair => pair.First < pair.Second));
-        Assert.Equal(texts, (await history.GetLatestAsync(room, 10, None)).Select(m => m.Message));
-        Assert.Equal(stored.Select(m => m.Id), (await history.GetLatestAsync(room, 10, None)).Select(m => m.Id));
+        Assert.Equal(texts, (await history.GetLatestAsync(room, 10, long.MaxValue, None)).Select(m => m.Message));
+        Assert.Equal(stored.Select(m => m.Id), (await history.GetLatestAsync(room, 10, long.MaxValue, None)).Select(m => m.Id));
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public abstract class RoomHistoryConformance
         var stored = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => history.AppendAsync(room, i.ToString(System.Globalization.CultureInfo.InvariantCulture), DateTimeOffset.UtcNow, None)));
 
         Assert.Equal(200, stored.Select(m => m.Id).Distinct().Count());
-        var read = await history.GetLatestAsync(room, 1000, None);
+        var read = await history.GetLatestAsync(room, 1000, long.MaxValue, None);
         Assert.Equal(read.Select(m => StreamId.Parse(m.Id)).Order(), read.Select(m => StreamId.Parse(m.Id)));
     }
 
@@ -58,8 +58,8 @@ public abstract class RoomHistoryConformance
             await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None);
         }
 
-        Assert.Equal(["m8", "m9", "m10"], (await history.GetLatestAsync(room, 3, None)).Select(m => m.Message));
-        Assert.Empty(await history.GetLatestAsync(Rooms.Unique("empty"), 3, None));
+        Assert.Equal(["m8", "m9", "m10"], (await history.GetLatestAsync(room, 3, long.MaxValue, None)).Select(m => m.Message));
+        Assert.Empty(await history.GetLatestAsync(Rooms.Unique("empty"), 3, long.MaxValue, None));
     }
 
     [Fact]
@@ -70,8 +70,8 @@ public abstract class RoomHistoryConformance
         await history.AppendAsync(a, "to a", DateTimeOffset.UtcNow, None);
         await history.AppendAsync(b, "to b", DateTimeOffset.UtcNow, None);
 
-        Assert.Equal(["to a"], (await history.GetLatestAsync(a, 10, None)).Select(m => m.Message));
-        Assert.All(await history.GetLatestAsync(b, 10, None), m => Assert.Equal(b, m.Room));
+        Assert.Equal(["to a"], (await history.GetLatestAsync(a, 10, long.MaxValue, None)).Select(m => m.Message));
+        Assert.All(await history.GetLatestAsync(b, 10, long.MaxValue, None), m => Assert.Equal(b, m.Room));
     }
 
     [Fact]
@@ -85,15 +85,15 @@ public abstract class RoomHistoryConformance
             stored.Add(await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None));
         }
 
-        var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), None);
+        var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), long.MaxValue, None);
         Assert.True(resumed.Recovered);
         Assert.Equal(stored.Skip(3).Select(m => m.Id), resumed.Messages.Select(m => m.Id));
 
-        var upToDate = await history.GetAfterAsync(room, StreamId.Parse(stored[^1].Id), None);
+        var upToDate = await history.GetAfterAsync(room, StreamId.Parse(stored[^1].Id), long.MaxValue, None);
         Assert.True(upToDate.Recovered);
         Assert.Empty(upToDate.Messages);
 
-        var everything = await history.GetAfterAsync(room, null, None);
+        var everything = await history.GetAfterAsync(room, null, long.MaxValue, None);
         Assert.True(everything.Recovered);
         Assert.Equal(6, everything.Messages.Count);
     }
@@ -105,7 +105,7 @@ public abstract class RoomHistoryConformance
         var room = Rooms.Unique();
         await history.AppendAsync(room, "m", DateTimeOffset.UtcNow, None);
 
-        var resumed = await history.GetAfterAsync(room, StreamId.Max, None);
+        var resumed = await history.GetAfterAsync(room, StreamId.Max, long.MaxValue, None);
 
         Assert.True(resumed.Recovered);
         Assert.Empty(resumed.Messages);
@@ -122,17 +122,17 @@ public abstract class RoomHistoryConformance
             stored.Add(await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None));
         }
 
-        Assert.Equal(stored.Skip(7).Select(m => m.Id), (await history.GetLatestAsync(room, 100, None)).Select(m => m.Id));
+        Assert.Equal(stored.Skip(7).Select(m => m.Id), (await history.GetLatestAsync(room, 100, long.MaxValue, None)).Select(m => m.Id));
 
-        var tooOld = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), None);
+        var tooOld = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), long.MaxValue, None);
         Assert.False(tooOld.Recovered);
         Assert.Equal(stored.Skip(7).Select(m => m.Id), tooOld.Messages.Select(m => m.Id));
 
-        var justInTime = await history.GetAfterAsync(room, StreamId.Parse(stored[6].Id), None);
+        var justInTime = await history.GetAfterAsync(room, StreamId.Parse(stored[6].Id), long.MaxValue, None);
         Assert.True(justInTime.Recovered);
         Assert.Equal(5, justInTime.Messages.Count);
 
-        Assert.False((await history.GetAfterAsync(room, null, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, null, long.MaxValue, None)).Recovered);
     }
 
     [Fact]
@@ -142,9 +142,9 @@ public abstract class RoomHistoryConformance
         var room = Rooms.Unique();
         var first = await history.AppendAsync(room, "old", DateTimeOffset.UtcNow, None);
 
-        await Poll.UntilAsync(async () => (await history.GetLatestAsync(room, 10, None)).Count == 0, "the message to age out");
+        await Poll.UntilAsync(async () => (await history.GetLatestAsync(room, 10, long.MaxValue, None)).Count == 0, "the message to age out");
         var beforeFirst = StreamId.Parse(first.Id) with { Sequence = 0, Milliseconds = StreamId.Parse(first.Id).Milliseconds - 1 };
-        Assert.False((await history.GetAfterAsync(room, beforeFirst, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, beforeFirst, long.MaxValue, None)).Recovered);
         await Poll.UntilAsync(async () => !await HoldsAnythingAsync(history, room), "the idle room to leave no trace");
 
         var next = await history.AppendAsync(room, "new", DateTimeOffset.UtcNow, None);
@@ -157,8 +157,37 @@ public abstract class RoomHistoryConformance
         var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromMinutes(10) });
         var room = Rooms.Unique("never");
 
-        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), None)).Recovered);
-        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), None)).Recovered);
+        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), long.MaxValue, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), long.MaxValue, None)).Recovered);
+    }
+
+    [Fact]
+    public async Task AReadWithAByteBudgetStopsAtTheMessageThatCrossesItReadingFromTheNewest()
+    {
+        // Ten messages of 100 bytes, and 250 bytes to read: the newest three (the third crosses the budget).
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        var stored = new List<Contracts.RoomMessage>();
+        for (var i = 0; i < 10; i++)
+        {
+            stored.Add(await history.AppendAsync(room, $"{i}{new string('x', 99)}", DateTimeOffset.UtcNow, None));
+        }
+
+        var ids = stored.Select(m => m.Id).ToArray();
+        Assert.Equal(ids[^3..], (await history.GetLatestAsync(room, 10, 250, None)).Select(m => m.Id));
+        Assert.Equal(ids[^2..], (await history.GetLatestAsync(room, 2, 250, None)).Select(m => m.Id));
+
+        var cut = await history.GetAfterAsync(room, StreamId.Parse(ids[2]), 250, None);
+        Assert.False(cut.Recovered);
+        Assert.Equal(ids[^3..], cut.Messages.Select(m => m.Id));
+
+        // The message that crosses the budget is the oldest one asked for: nothing is left out.
+        var whole = await history.GetAfterAsync(room, StreamId.Parse(ids[6]), 250, None);
+        Assert.True(whole.Recovered);
+        Assert.Equal(ids[^3..], whole.Messages.Select(m => m.Id));
+        var within = await history.GetAfterAsync(room, StreamId.Parse(ids[7]), 250, None);
+        Assert.True(within.Recovered);
+        Assert.Equal(ids[^2..], within.Messages.Select(m => m.Id));
     }
 
     private protected static IOptions<RoomHubOptions> OptionsWith(HistoryOptions history) => Options.Create(new RoomHubOptions { History = history });

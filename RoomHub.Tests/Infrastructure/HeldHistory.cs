@@ -77,10 +77,10 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
         return await inner.AppendAsync(room, text, sentAt, cancellationToken);
     }
 
-    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken) =>
-        inner.GetLatestAsync(room, limit, cancellationToken);
+    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken) =>
+        inner.GetLatestAsync(room, limit, maxBytes, cancellationToken);
 
-    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _failNext, 0) == 1)
         {
@@ -89,7 +89,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
         }
 
         await _reads.PassAsync(cancellationToken);
-        return await inner.GetAfterAsync(room, after, cancellationToken);
+        return await inner.GetAfterAsync(room, after, maxBytes, cancellationToken);
     }
 
     public void Dispose() => (inner as IDisposable)?.Dispose();

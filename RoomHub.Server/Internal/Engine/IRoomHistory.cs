@@ -13,12 +13,17 @@ internal interface IRoomHistory
     /// <summary>Stores a message and gives it its id.</summary>
     Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken);
 
-    /// <summary>The latest <paramref name="limit"/> messages, oldest first.</summary>
-    Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// The latest <paramref name="limit"/> messages, oldest first; read from the newest, and no further back than the
+    /// first message whose text takes the UTF-8 bytes read past <paramref name="maxBytes"/> (that one included).
+    /// </summary>
+    Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken);
 
     /// <summary>
     /// The messages after <paramref name="after"/> (all of history when <see langword="null"/>), oldest first, and
-    /// whether they are all of them: <c>Recovered</c> is false when a message after that id was dropped by the bounds.
+    /// whether they are all of them: <c>Recovered</c> is false when a message after that id was dropped by the bounds,
+    /// or was not read because the read, from the newest, stopped at the first message whose text took the UTF-8 bytes
+    /// read past <paramref name="maxBytes"/> (that one included).
     /// </summary>
-    Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken);
+    Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken);
 }

@@ -44,7 +44,7 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         }
     }
 
-    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken)
     {
         if (!_rooms.TryGetValue(room, out var log))
         {
@@ -54,11 +54,11 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         lock (log)
         {
             Trim(log, _time.GetUtcNow());
-            return Task.FromResult<IReadOnlyList<RoomMessage>>(log.Entries.Skip(Math.Max(0, log.Entries.Count - limit)).Select(e => e.Message).ToArray());
+            return Task.FromResult<IReadOnlyList<RoomMessage>>(Newest(log.Entries.Skip(Math.Max(0, log.Entries.Count - limit)).Select(e => e.Message).ToArray(), maxBytes, out _));
         }
     }
 
-    public Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    public Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         if (!_rooms.TryGetValue(room, out var log))
@@ -69,10 +69,28 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         lock (log)
         {
             Trim(log, now);
-            var messages = log.Entries.Where(e => after is null || e.Id > after.Value).Select(e => e.Message).ToArray();
-            var recovered = after is null ? log.MaxDeleted == StreamId.Zero : after.Value >= log.MaxDeleted;
+            var messages = Newest(log.Entries.Where(e => after is null || e.Id > after.Value).Select(e => e.Message).ToArray(), maxBytes, out var cut);
+            var recovered = !cut && (after is null ? log.MaxDeleted == StreamId.Zero : after.Value >= log.MaxDeleted);
             return Task.FromResult(new ResumeResult(recovered, messages));
         }
+    }
+
+    /// <summary>The newest of <paramref name="messages"/> (oldest first) back to the one whose text crosses <paramref name="maxBytes"/>.</summary>
+    private static RoomMessage[] Newest(RoomMessage[] messages, long maxBytes, out bool cut)
+    {
+        var bytes = 0L;
+        for (var i = messages.Length - 1; i > 0; i--)
+        {
+            bytes += System.Text.Encoding.UTF8.GetByteCount(messages[i].Message);
+            if (bytes > maxBytes)
+            {
+                cut = true;
+                return messages[i..];
+            }
+        }
+
+        cut = false;
+        return messages;
     }
 
     private void Trim(RoomLog log, DateTimeOffset now)

@@ -36,7 +36,10 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return id
         """;
 
-    // ARGV: max age (ms), start ('latest' or an XRANGE start), count. Returns { exists, max-deleted-entry-id, entries }.
+    // ARGV: max age (ms), lower bound (an XREVRANGE start: '-', or '(' and an id), count (0: no limit), byte budget.
+    // Reads from the newest entry down, a page at a time, and stops after the entry whose text takes the bytes read past
+    // the budget, so a large history is not read whole to answer with its end.
+    // Returns { exists, max-deleted-entry-id, entries (newest first), cut (1: stopped before the lower bound) }.
     private const string ReadScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return { 0 } end
         """ + "\n" + DropAged + "\n" + """
@@ -45,13 +48,37 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         for i = 1, #info, 2 do
           if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
         end
-        local entries
-        if ARGV[2] == 'latest' then
-          entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
-        else
-          entries = redis.call('XRANGE', KEYS[1], ARGV[2], '+')
+        local entries = {}
+        local remaining = tonumber(ARGV[3])
+        if remaining == 0 then remaining = math.huge end
+        local budget = tonumber(ARGV[4])
+        local bytes = 0
+        local cut = 0
+        local upper = '+'
+        while remaining > 0 and cut == 0 do
+          local size = math.min(100, remaining)
+          local page = redis.call('XREVRANGE', KEYS[1], upper, ARGV[2], 'COUNT', size)
+          for _, entry in ipairs(page) do
+            entries[#entries + 1] = entry
+            remaining = remaining - 1
+            local fields = entry[2]
+            for f = 1, #fields, 2 do
+              if fields[f] == 'm' then bytes = bytes + string.len(fields[f + 1]) end
+            end
+            if bytes > budget then
+              cut = 1
+              break
+            end
+          end
+          if #page < size then break end
+          upper = '(' .. page[#page][1]
         end
-        return { 1, deleted, entries }
+        if cut == 1 and #entries > 0 then
+          -- Nothing older is left in the range: the entry that crossed the budget was the last one.
+          local older = redis.call('XREVRANGE', KEYS[1], '(' .. entries[#entries][1], ARGV[2], 'COUNT', 1)
+          if #older == 0 then cut = 0 end
+        end
+        return { 1, deleted, entries, cut }
         """;
 
     private readonly RedisKeys _keys = new(redis.Prefix);
@@ -67,9 +94,9 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
     }
 
-    public async Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken)
     {
-        var (exists, _, entries) = await ReadAsync(room, "latest", limit).ConfigureAwait(false);
+        var (exists, _, entries, _) = await ReadAsync(room, "-", limit, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
             return [];
@@ -80,30 +107,32 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return messages;
     }
 
-    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, CancellationToken cancellationToken)
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
     {
         // Redis has no exclusive start past its largest id; the inclusive "+" holds nothing after it either.
         var start = after is { } id ? id == StreamId.Max ? "+" : "(" + id : "-";
-        var (exists, deleted, entries) = await ReadAsync(room, start, 0).ConfigureAwait(false);
+        var (exists, deleted, entries, cut) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
             return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, DateTimeOffset.UtcNow, _options.MaxAge), []);
         }
 
-        var recovered = after is null ? deleted == StreamId.Zero : after.Value >= deleted;
-        return new ResumeResult(recovered, ToMessages(room, entries));
+        var recovered = !cut && (after is null ? deleted == StreamId.Zero : after.Value >= deleted);
+        var messages = ToMessages(room, entries);
+        Array.Reverse(messages);
+        return new ResumeResult(recovered, messages);
     }
 
-    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries)> ReadAsync(string room, string start, int count)
+    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, bool Cut)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, start, count]).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {
-            return (false, StreamId.Zero, []);
+            return (false, StreamId.Zero, [], false);
         }
 
-        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!);
+        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, (long)result[3] == 1);
     }
 
     private static RoomMessage[] ToMessages(string room, RedisResult[] entries)
