@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Server;
 using RoomHub.Server.Internal;
 using StackExchange.Redis;
 
@@ -140,4 +142,19 @@ public sealed class ConfigurationTests
 
     private static IConfiguration Configuration(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => KeyValuePair.Create(v.Key, v.Value))).Build();
+
+    [Theory]
+    [InlineData(null, 8)]
+    [InlineData("20", 20)]
+    public void TheServersStopAfterADrainFitsTheTerminationBudgetUnlessConfigured(string? configured, int seconds)
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["shutdownTimeoutSeconds"] = configured });
+        builder.AddRoomHub();
+        using var services = builder.Services.BuildServiceProvider();
+
+        var host = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.Extensions.Hosting.HostOptions>>().Value;
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), host.ShutdownTimeout);
+    }
 }

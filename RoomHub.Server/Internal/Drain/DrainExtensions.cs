@@ -28,6 +28,13 @@ internal static class DrainExtensions
         if (settings.DrainOnSignal)
         {
             services.AddSingleton<IHostLifetime, DrainingHostLifetime>();
+
+            // The host's own stop comes after the drain (it closes what is left and stops the services): bounded to fit
+            // in the margin of a deployment's termination budget (10 s in deploy/k8s), unless configured.
+            if (builder.Configuration["shutdownTimeoutSeconds"] is null)
+            {
+                services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(8));
+            }
         }
     }
 
