@@ -37,10 +37,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     public string SessionOwner => User is null ? "anonymous" : "user:" + User;
 
     /// <summary>The session as this connection writes to it.</summary>
-    public SessionRef? SessionRef => Session is { } session ? new SessionRef(SessionOwner, session, ConnectionId, ClaimedAt) : null;
-
-    /// <summary>When the connection claimed its session (unix ms; see <see cref="Engine.SessionRef"/>).</summary>
-    public long ClaimedAt { get; init; }
+    public SessionRef? SessionRef => Session is { } session ? new SessionRef(SessionOwner, session, ConnectionId) : null;
 
     public PresenceMember Member => new(ConnectionId, User);
 

@@ -24,7 +24,6 @@ internal sealed partial class RoomCore
             Principal = principal,
             Outbound = features.Get<Security.IOutboundQueueFeature>(),
             AnswerEncoding = AnswerSize.EncodingOf(features.Get<IHubProtocol>()?.Name),
-            ClaimedAt = session is null ? 0 : time.GetUtcNow().ToUnixTimeMilliseconds(),
         };
         connections.Add(state);
         if (session is null)

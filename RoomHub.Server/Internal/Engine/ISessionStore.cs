@@ -3,12 +3,8 @@ namespace RoomHub.Server.Internal.Engine;
 /// <summary>What is remembered of a session: its rooms, and when a connection of it was last known to be alive.</summary>
 internal sealed record SessionState(IReadOnlyCollection<string> Rooms, DateTimeOffset LastSeen);
 
-/// <summary>
-/// A session as one of its connections writes to it: <paramref name="Holder"/> is that connection's id, and
-/// <paramref name="Claimed"/> when it claimed the session (unix ms), which orders two connections of the session once the
-/// store has lost the record of which claimed it last.
-/// </summary>
-internal readonly record struct SessionRef(string Owner, string Session, string Holder, long Claimed = 0);
+/// <summary>A session as one of its connections writes to it: <paramref name="Holder"/> is that connection's id.</summary>
+internal readonly record struct SessionRef(string Owner, string Session, string Holder);
 
 /// <summary>
 /// Sessions: the rooms a client asked to be in, kept across its connections, instances and instance crashes.
@@ -16,9 +12,7 @@ internal readonly record struct SessionRef(string Owner, string Session, string 
 /// it was last touched (its last connection closed, or its instance's last heartbeat); sessions of different owners
 /// never mix, whatever their ids; and only the connection that claimed a session last writes to it: the writes of an
 /// older connection of the session (one the server has not yet seen go, after a network drop) are ignored, so it
-/// cannot put back a room the client has since left. Should the record be lost (a Redis restart without persistence, an
-/// eviction) while both connections live, the first write makes its connection the holder again, and a touch from a
-/// connection that claimed the session later takes it back, with its own rooms only.
+/// cannot put back a room the client has since left.
 /// </summary>
 internal interface ISessionStore
 {

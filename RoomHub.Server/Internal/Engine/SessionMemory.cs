@@ -31,13 +31,13 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
     public Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
         SessionState? remembered = null;
-        Update(session, claim: true, (entry, _) => remembered = entry.State());
+        Update(session, claim: true, entry => remembered = entry.State());
         return Task.FromResult(remembered);
     }
 
     public Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
-        Update(session, claim: false, (entry, _) =>
+        Update(session, claim: false, entry =>
         {
             entry.Rooms.Add(room);
             entry.Remembered = true;
@@ -47,7 +47,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
 
     public Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
-        Update(session, claim: false, (entry, _) => entry.Rooms.Remove(room));
+        Update(session, claim: false, entry => entry.Rooms.Remove(room));
         return Task.CompletedTask;
     }
 
@@ -55,16 +55,8 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
     {
         foreach (var (session, rooms) in sessions)
         {
-            Update(session, claim: false, (entry, newer) =>
+            Update(session, claim: false, entry =>
             {
-                if (newer)
-                {
-                    // A connection that claimed the session after its holder takes it back, with its own rooms only.
-                    entry.Rooms.Clear();
-                    entry.Holder = session.Holder;
-                    entry.Claimed = session.Claimed;
-                }
-
                 entry.Rooms.UnionWith(rooms);
                 entry.LastSeen = seen;
                 entry.Remembered = true;
@@ -74,11 +66,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         return Task.CompletedTask;
     }
 
-    /// <summary>
-    /// Applies <paramref name="change"/> if <paramref name="session"/> may write: it claims, holds, or finds no holder (and
-    /// becomes it), or claimed the session after its holder did (then <c>newer</c> is true).
-    /// </summary>
-    private void Update(SessionRef session, bool claim, Action<Entry, bool> change)
+    private void Update(SessionRef session, bool claim, Action<Entry> change)
     {
         var now = time.GetUtcNow();
         if (claim)
@@ -94,26 +82,18 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
                 entry.Rooms.Clear();
                 entry.Remembered = false;
                 entry.Holder = null;
-                entry.Claimed = 0;
             }
 
-            var newer = false;
-            if (claim || entry.Holder is null)
+            if (claim)
             {
                 entry.Holder = session.Holder;
-                entry.Claimed = session.Claimed;
             }
-            else if (entry.Holder != session.Holder)
+            else if (entry.Holder is { } holder && holder != session.Holder)
             {
-                if (session.Claimed <= entry.Claimed)
-                {
-                    return; // A connection the session has moved on from.
-                }
-
-                newer = true;
+                return; // A connection the session has moved on from.
             }
 
-            change(entry, newer);
+            change(entry);
             entry.Expires = now + _ttl;
         }
     }
@@ -144,8 +124,6 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         public DateTimeOffset Expires { get; set; }
 
         public string? Holder { get; set; }
-
-        public long Claimed { get; set; }
 
         /// <summary>Whether anything was written besides a claim: a claimed session with nothing to restore is unknown.</summary>
         public bool Remembered { get; set; }

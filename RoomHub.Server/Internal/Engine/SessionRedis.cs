@@ -6,62 +6,45 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Sessions in Redis: one hash per session (<see cref="RedisKeys.Session"/>) with a field <c>r:{room}</c> per room,
-/// <c>seen</c> (unix ms), <c>holder</c> (the connection that claimed it last) and <c>claimed</c> (when, unix ms); every
-/// write but a removal restarts the key's TTL. Writes are scripts that do nothing when another connection holds the
-/// session, unless it claimed the session before the writer did.
+/// <c>seen</c> (unix ms) and <c>holder</c> (the connection that claimed it last); every write but a removal restarts
+/// the key's TTL. Writes are scripts that do nothing when another connection holds the session.
 /// </summary>
 internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : ISessionStore
 {
     private const string RoomField = "r:";
     private const string SeenField = "seen";
 
-    // KEYS[1]: the session. ARGV[1]: the writing connection, ARGV[2]: when it claimed the session (unix ms). Every
-    // write script starts here: a record without a holder (lost, then written again) is taken by its first writer; one
-    // held by another connection is written only by a connection that claimed the session later (newer is true).
-    private const string Holding = """
+    // KEYS[1]: the session. ARGV[1]: the writing connection. Every write script starts here.
+    private const string IfHeld = """
         local holder = redis.call('HGET', KEYS[1], 'holder')
-        local newer = false
-        if holder and holder ~= ARGV[1] then
-          newer = tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], 'claimed') or '0')
-          if not newer then return 0 end
-        elseif not holder then
-          redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'claimed', ARGV[2])
-        end
+        if holder and holder ~= ARGV[1] then return 0 end
         """;
 
-    // ARGV: holder, claimed, TTL (ms).
+    // ARGV: holder, TTL (ms).
     private const string ClaimScript = """
-        redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'claimed', ARGV[2])
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        redis.call('HSET', KEYS[1], 'holder', ARGV[1])
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return redis.call('HGETALL', KEYS[1])
         """;
 
-    // ARGV: holder, claimed, TTL (ms), room field.
-    private const string AddScript = Holding + "\n" + """
-        redis.call('HSET', KEYS[1], ARGV[4], 1)
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    // ARGV: holder, TTL (ms), room field.
+    private const string AddScript = IfHeld + "\n" + """
+        redis.call('HSET', KEYS[1], ARGV[3], 1)
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return 1
         """;
 
-    // ARGV: holder, claimed, room field.
-    private const string RemoveScript = Holding + "\n" + """
-        redis.call('HDEL', KEYS[1], ARGV[3])
+    // ARGV: holder, room field.
+    private const string RemoveScript = IfHeld + "\n" + """
+        redis.call('HDEL', KEYS[1], ARGV[2])
         return 1
         """;
 
-    // ARGV: holder, claimed, TTL (ms), seen (unix ms), room fields... A newer connection takes the session back with
-    // its own rooms only.
-    private const string TouchScript = Holding + "\n" + """
-        if newer then
-          local fields = redis.call('HKEYS', KEYS[1])
-          for _, field in ipairs(fields) do
-            if string.sub(field, 1, 2) == 'r:' then redis.call('HDEL', KEYS[1], field) end
-          end
-          redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'claimed', ARGV[2])
-        end
-        redis.call('HSET', KEYS[1], 'seen', ARGV[4])
-        for i = 5, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    // ARGV: holder, TTL (ms), seen (unix ms), room fields...
+    private const string TouchScript = IfHeld + "\n" + """
+        redis.call('HSET', KEYS[1], 'seen', ARGV[3])
+        for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return 1
         """;
 
@@ -79,7 +62,7 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
     public async Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var result = (RedisValue[])(await db.ScriptEvaluateAsync(ClaimScript, [Key(session)], [session.Holder, session.Claimed, TtlMs]).ConfigureAwait(false))!;
+        var result = (RedisValue[])(await db.ScriptEvaluateAsync(ClaimScript, [Key(session)], [session.Holder, TtlMs]).ConfigureAwait(false))!;
         var fields = new HashEntry[result.Length / 2];
         for (var i = 0; i < fields.Length; i++)
         {
@@ -92,13 +75,13 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
     public async Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        await db.ScriptEvaluateAsync(AddScript, [Key(session)], [session.Holder, session.Claimed, TtlMs, RoomField + room]).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(AddScript, [Key(session)], [session.Holder, TtlMs, RoomField + room]).ConfigureAwait(false);
     }
 
     public async Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, session.Claimed, RoomField + room]).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, RoomField + room]).ConfigureAwait(false);
     }
 
     public async Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken)
@@ -114,7 +97,7 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         var seenValue = seen.ToUnixTimeMilliseconds();
         foreach (var (session, rooms) in sessions)
         {
-            RedisValue[] values = [session.Holder, session.Claimed, TtlMs, seenValue, .. rooms.Select(room => (RedisValue)(RoomField + room))];
+            RedisValue[] values = [session.Holder, TtlMs, seenValue, .. rooms.Select(room => (RedisValue)(RoomField + room))];
             pending.Add(batch.ScriptEvaluateAsync(TouchScript, [Key(session)], values));
         }
 
