@@ -74,51 +74,6 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
-    public async Task LegacyLatencyIsRecordedWhereTheMessageIsDeliveredOncePerMessage()
-    {
-        // Over Redis the sending instance serializes every message for every protocol before it publishes: the sample
-        // belongs to the instance that writes the message to its legacy member, not to the one that serialized it.
-        var redis = await RedisServer.Shared;
-        var settings = new Dictionary<string, string?>
-        {
-            ["REDIS_URL"] = redis.Url,
-            ["RoomHub:ChannelPrefix"] = "latency-" + Guid.NewGuid().ToString("N")[..12],
-        };
-        await using var sending = await RoomHubProcess.StartAsync(settings);
-        await using var delivering = await RoomHubProcess.StartAsync(settings);
-        var room = Rooms.Unique("latency");
-        await using var sender = await TestClient.ConnectAsync(sending.HubUrl);
-        await using var first = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{delivering.Port}/"));
-        await using var second = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{delivering.Port}/"));
-        await first.SubscribeAsync(room);
-        await second.SubscribeAsync(room);
-        await Poll.UntilAsync(async () =>
-        {
-            await sender.SendAsync(room, "probe");
-            return first.Frames.Contains("probe") && second.Frames.Contains("probe");
-        }, "both legacy clients to be in the room");
-        var probes = first.Frames.Count(f => f == "probe");
-        await Poll.UntilAsync(() => second.Frames.Count(f => f == "probe") >= probes, "every probe at the second client");
-        var sentBefore = await ScrapeAsync(sending);
-        var deliveredBefore = await ScrapeAsync(delivering);
-
-        for (var i = 0; i < 5; i++)
-        {
-            await sender.SendAsync(room, $"m{i}");
-        }
-
-        await Poll.UntilAsync(() => first.Frames.Count(f => f.StartsWith('m')) == 5 && second.Frames.Count(f => f.StartsWith('m')) == 5, "the deliveries");
-        const string samples = "roomhub_message_latency_seconds_count";
-        const string legacy = "roomhub_transport=\"legacy\"";
-        string delivered = "";
-        await Poll.UntilAsync(async () => Value(delivered = await ScrapeAsync(delivering), samples, legacy) - Value(deliveredBefore, samples, legacy) >= 5, "the samples on the delivering instance");
-        var sent = await ScrapeAsync(sending);
-
-        Assert.Equal(5, Value(delivered, samples, legacy) - Value(deliveredBefore, samples, legacy)); // Per message, not per member.
-        Assert.Equal(0, Value(sent, samples, legacy) - Value(sentBefore, samples, legacy));
-    }
-
-    [Fact]
     public async Task RefusedSendsAreCountedAsRejectedOnBothTransports()
     {
         await using var instance = await RoomHubProcess.StartAsync(new Dictionary<string, string?>

@@ -18,35 +18,11 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
 
     private object? _lastArray;
     private int _lastOffset;
-    private object? _lastLegacyArray;
-    private int _lastLegacyOffset;
 
     public void Attach(ConnectionContext connection)
     {
         var transport = connection.Transport;
-        connection.Transport = new DuplexPipe(transport.Input, new MeteredWriter(transport.Output, this, legacy: false));
-    }
-
-    /// <summary>
-    /// Meters the latency of a legacy connection's deliveries, from the record's header, once per message and instance as
-    /// on SignalR connections (the legacy pump counts the deliveries themselves, as it sends them).
-    /// </summary>
-    public void AttachLegacy(ConnectionContext connection)
-    {
-        var transport = connection.Transport;
-        connection.Transport = new DuplexPipe(transport.Input, new MeteredWriter(transport.Output, this, legacy: true));
-    }
-
-    private void OnLegacyWrite(ReadOnlyMemory<byte> bytes)
-    {
-        if (MemoryMarshal.TryGetArray(bytes, out var segment)
-            && (!ReferenceEquals(segment.Array, _lastLegacyArray) || segment.Offset != _lastLegacyOffset)
-            && Legacy.LegacyHubProtocol.TryReadSentAt(bytes.Span, out var sentAt))
-        {
-            _lastLegacyArray = segment.Array;
-            _lastLegacyOffset = segment.Offset;
-            telemetry.Latency(ConnectionRegistry.Legacy, sentAt);
-        }
+        connection.Transport = new DuplexPipe(transport.Input, new MeteredWriter(transport.Output, this));
     }
 
     private void OnWrite(ReadOnlyMemory<byte> bytes)
@@ -87,19 +63,11 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
             : null;
     }
 
-    private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter, bool legacy) : PipeWriter
+    private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter) : PipeWriter
     {
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
         {
-            if (legacy)
-            {
-                meter.OnLegacyWrite(source);
-            }
-            else
-            {
-                meter.OnWrite(source);
-            }
-
+            meter.OnWrite(source);
             return inner.WriteAsync(source, cancellationToken);
         }
 

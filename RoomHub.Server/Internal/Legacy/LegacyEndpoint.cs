@@ -93,7 +93,6 @@ internal sealed partial class LegacyEndpoint(
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
         guard.Attach(connection);
-        context.RequestServices.GetRequiredService<DeliveryMeter>().AttachLegacy(connection);
         LogConnected(logger, connection.ConnectionId, protocol.Name);
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
         {

@@ -28,14 +28,12 @@ internal enum LegacyFormat
 ///   [int32 little-endian length][payload]
 /// pump → hub: payload = one client frame, as received (parsed here, once, by LegacyFrameCodec)
 /// hub → pump: payload = one text frame to send as it is; a record of length 0 is never written
-/// A room-message delivery sets the top bit of the length, so the pump can count deliveries without parsing them, and
-/// carries after the length when the message was accepted (int64 little-endian, unix ms), before its payload.
+/// A room-message delivery sets the top bit of the length, so the pump can count deliveries without parsing them.
 /// </code>
 /// Invocation ids carry what the answer needs: <c>"!" + code + "|" + text</c> for a frame the codec refused (SignalR
 /// answers it with an error completion, which becomes an ERROR frame), a kind letter and a counter otherwise.
-/// A room message's latency is read from that header by <see cref="DeliveryMeter"/>, as the hub writes the record to a
-/// member: once per message and instance, on the instance that delivers it (with Redis, the one that serialized it is
-/// the sender's).
+/// A room message's latency is recorded where it is serialized: once per message, protocol and instance, as its first
+/// member's write asks for the bytes (SignalR's connections are metered the same way, by <see cref="DeliveryMeter"/>).
 /// </summary>
 internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? telemetry = null) : IHubProtocol
 {
@@ -46,7 +44,6 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
     public const int RecordPrefixBytes = sizeof(int);
 
     private const int HeaderLength = RecordPrefixBytes;
-    private const int DeliveryHeaderLength = HeaderLength + sizeof(long);
     private const int DeliveryFlag = unchecked((int)0x80000000);
     private const string RefusedPrefix = "!";
     private const string HubExceptionMarker = "HubException: ";
@@ -118,6 +115,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         switch (message)
         {
             case InvocationMessage { Target: nameof(IRoomClient.ReceiveMessage), Arguments: [RoomMessage roomMessage] }:
+                telemetry?.Latency(ConnectionRegistry.Legacy, roomMessage.SentAt);
                 if (format == LegacyFormat.Bare)
                 {
                     WriteBareRecord(roomMessage, output);
@@ -127,7 +125,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
                     var scratch = Scratch;
                     scratch.ResetWrittenCount();
                     LegacyFrameCodec.WriteEnvelope(scratch, roomMessage);
-                    WriteDeliveryHeader(output, scratch.WrittenCount, roomMessage.SentAt);
+                    WriteDeliveryHeader(output, scratch.WrittenCount);
                     output.Write(scratch.WrittenSpan);
                 }
 
@@ -188,30 +186,14 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
 
     private static void WriteBareRecord(RoomMessage message, IBufferWriter<byte> output)
     {
-        WriteDeliveryHeader(output, System.Text.Encoding.UTF8.GetByteCount(message.Message), message.SentAt);
+        WriteDeliveryHeader(output, System.Text.Encoding.UTF8.GetByteCount(message.Message));
         System.Text.EncodingExtensions.GetBytes(System.Text.Encoding.UTF8, message.Message, output);
     }
 
-    /// <summary>A delivery's header: its length with the delivery bit, then when the message was accepted (unix ms).</summary>
-    private static void WriteDeliveryHeader(IBufferWriter<byte> output, int length, DateTimeOffset sentAt)
+    private static void WriteDeliveryHeader(IBufferWriter<byte> output, int length)
     {
-        var header = output.GetSpan(DeliveryHeaderLength);
-        BinaryPrimitives.WriteInt32LittleEndian(header, length | DeliveryFlag);
-        BinaryPrimitives.WriteInt64LittleEndian(header[HeaderLength..], sentAt.ToUnixTimeMilliseconds());
-        output.Advance(DeliveryHeaderLength);
-    }
-
-    /// <summary>When the message a delivery record carries was accepted; false for any other record.</summary>
-    public static bool TryReadSentAt(ReadOnlySpan<byte> record, out DateTimeOffset sentAt)
-    {
-        sentAt = default;
-        if (record.Length < DeliveryHeaderLength || (BinaryPrimitives.ReadInt32LittleEndian(record) & DeliveryFlag) == 0)
-        {
-            return false;
-        }
-
-        sentAt = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(record[HeaderLength..]));
-        return true;
+        BinaryPrimitives.WriteInt32LittleEndian(output.GetSpan(HeaderLength), length | DeliveryFlag);
+        output.Advance(HeaderLength);
     }
 
     private static void WriteRecord<T>(IBufferWriter<byte> output, T state, Action<IBufferWriter<byte>, T> write)
@@ -250,13 +232,12 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         var length = BinaryPrimitives.ReadInt32LittleEndian(header);
         delivery = (length & DeliveryFlag) != 0;
         length &= ~DeliveryFlag;
-        var headerLength = delivery ? DeliveryHeaderLength : HeaderLength;
-        if (input.Length - headerLength < length)
+        if (input.Length - HeaderLength < length)
         {
             return false;
         }
 
-        payload = input.Slice(headerLength, length);
+        payload = input.Slice(HeaderLength, length);
         input = input.Slice(payload.End);
         return true;
     }
