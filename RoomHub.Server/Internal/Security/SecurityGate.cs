@@ -21,12 +21,7 @@ internal sealed class SecurityGate(
     private readonly RoomHubSecurityOptions _options = options.Value;
     private readonly HashSet<string> _origins = new(options.Value.AllowedOrigins.Select(o => o.TrimEnd('/')), StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
-    private readonly ConcurrentDictionary<string, long> _polling = new(StringComparer.Ordinal);
     private int _total;
-    private long _sweptAt = Environment.TickCount64;
-
-    /// <summary>How long an admitted long-polling connection is remembered after its last poll (ms): longer than a poll lasts (90 s).</summary>
-    private const long PollMemory = 5 * 60 * 1000;
 
     public int OpenConnections => Volatile.Read(ref _total);
 
@@ -64,28 +59,19 @@ internal sealed class SecurityGate(
         }
 
         // What holds a connection open is counted while it does: a WebSocket, and on the hub an SSE stream or a long
-        // poll (GET requests, each poll of a long-polling connection in turn, only its first one refusable). Negotiate
-        // and the sends of those transports (POST) are short requests, checked above but not counted.
+        // poll (GET requests, each poll of a long-polling connection in turn). Negotiate and the sends of those
+        // transports (POST) are short requests, checked above but not counted.
         if (!webSocket && !HttpMethods.IsGet(context.Request.Method))
         {
-            if (HttpMethods.IsDelete(context.Request.Method) && context.Request.Query["id"].ToString() is { Length: > 0 } ended)
-            {
-                _polling.TryRemove(ended, out _); // The client ends its connection.
-            }
-
             await next(context).ConfigureAwait(false);
             return;
         }
 
-        // A long-polling connection admitted once is never refused at a later poll: between two polls it is not
-        // counted, and a newcomer taking its place must not cut it.
-        var poll = webSocket ? null : PollToken(context);
-        var admitted = poll is not null && _polling.ContainsKey(poll);
         var total = Interlocked.Increment(ref _total);
         var fromAddress = _perAddress.AddOrUpdate(address, 1, static (_, n) => n + 1);
         try
         {
-            if (!admitted && total > _options.MaxConnections)
+            if (total > _options.MaxConnections)
             {
                 SecurityLog.TooManyConnections(logger, address.ToString(), total - 1, _options.MaxConnections);
                 context.Response.Headers.RetryAfter = "5";
@@ -93,7 +79,7 @@ internal sealed class SecurityGate(
                 return;
             }
 
-            if (!admitted && fromAddress > _options.MaxConnectionsPerAddress)
+            if (fromAddress > _options.MaxConnectionsPerAddress)
             {
                 SecurityLog.TooManyConnectionsFromAddress(logger, address.ToString(), fromAddress - 1, _options.MaxConnectionsPerAddress);
                 context.Response.Headers.RetryAfter = "5";
@@ -101,23 +87,7 @@ internal sealed class SecurityGate(
                 return;
             }
 
-            if (poll is not null)
-            {
-                Admit(poll);
-            }
-
             await next(context).ConfigureAwait(false);
-            if (poll is not null)
-            {
-                if (context.Response.StatusCode == StatusCodes.Status404NotFound)
-                {
-                    _polling.TryRemove(poll, out _); // No such connection (any more).
-                }
-                else
-                {
-                    _polling[poll] = Environment.TickCount64;
-                }
-            }
         }
         finally
         {
@@ -125,34 +95,6 @@ internal sealed class SecurityGate(
             if (_perAddress.AddOrUpdate(address, 0, static (_, n) => n - 1) <= 0)
             {
                 _perAddress.TryRemove(new KeyValuePair<IPAddress, int>(address, 0));
-            }
-        }
-    }
-
-    /// <summary>The connection token of a long poll: a hub GET naming its connection, other than a Server-Sent Events stream.</summary>
-    private static string? PollToken(HttpContext context) =>
-        context.Request.Query["id"].ToString() is { Length: > 0 } id
-        && !context.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase)
-            ? id
-            : null;
-
-    /// <summary>
-    /// Remembers a long-polling connection as admitted, and now and then (at most every 10 s) forgets those that have
-    /// not polled for <see cref="PollMemory"/>: clients that vanished, whose connections SignalR dropped long before.
-    /// </summary>
-    private void Admit(string poll)
-    {
-        var now = Environment.TickCount64;
-        _polling[poll] = now;
-        var swept = Volatile.Read(ref _sweptAt);
-        if (now - swept > 10_000 && Interlocked.CompareExchange(ref _sweptAt, now, swept) == swept)
-        {
-            foreach (var (token, seen) in _polling)
-            {
-                if (now - seen > PollMemory)
-                {
-                    _polling.TryRemove(new KeyValuePair<string, long>(token, seen));
-                }
             }
         }
     }
