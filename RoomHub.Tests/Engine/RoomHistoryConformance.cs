@@ -79,11 +79,7 @@ public abstract class RoomHistoryConformance
     {
         var history = await CreateAsync(new HistoryOptions());
         var room = Rooms.Unique();
-        var stored = new List<Contracts.RoomMessage>();
-        for (var i = 0; i < 6; i++)
-        {
-            stored.Add(await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, None));
-        }
+        var stored = await AppendAsync(history, room, 6, i => $"m{i}");
 
         var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), long.MaxValue, None);
         Assert.True(resumed.Recovered);
@@ -167,13 +163,7 @@ public abstract class RoomHistoryConformance
         // Ten messages of 100 bytes, and 250 bytes to read: the newest three (the third crosses the budget).
         var history = await CreateAsync(new HistoryOptions());
         var room = Rooms.Unique();
-        var stored = new List<Contracts.RoomMessage>();
-        for (var i = 0; i < 10; i++)
-        {
-            stored.Add(await history.AppendAsync(room, $"{i}{new string('x', 99)}", DateTimeOffset.UtcNow, None));
-        }
-
-        var ids = stored.Select(m => m.Id).ToArray();
+        var ids = (await AppendAsync(history, room, 10, i => $"{i}{new string('x', 99)}")).Select(m => m.Id).ToArray();
         Assert.Equal(ids[^3..], (await history.GetLatestAsync(room, 10, 250, None)).Select(m => m.Id));
         Assert.Equal(ids[^2..], (await history.GetLatestAsync(room, 2, 250, None)).Select(m => m.Id));
 
@@ -188,6 +178,17 @@ public abstract class RoomHistoryConformance
         var within = await history.GetAfterAsync(room, StreamId.Parse(ids[7]), 250, None);
         Assert.True(within.Recovered);
         Assert.Equal(ids[^2..], within.Messages.Select(m => m.Id));
+    }
+
+    private static async Task<List<Contracts.RoomMessage>> AppendAsync(IRoomHistory history, string room, int count, Func<int, string> text)
+    {
+        var stored = new List<Contracts.RoomMessage>();
+        for (var i = 0; i < count; i++)
+        {
+            stored.Add(await history.AppendAsync(room, text(i), DateTimeOffset.UtcNow, None));
+        }
+
+        return stored;
     }
 
     private protected static IOptions<RoomHubOptions> OptionsWith(HistoryOptions history) => Options.Create(new RoomHubOptions { History = history });
