@@ -59,7 +59,7 @@ public sealed class AnswerSizeTests
     public void TheNewestMessagesThatFitAreKeptAndTheNewestAlways()
     {
         var answer = Answer("text");
-        var each = AnswerSize.Of(answer[..1], TextEncoding.Json);
+        AnswerSize.NewestWithin(answer[..1], TextEncoding.Json, long.MaxValue, out var each);
 
         Assert.Equal(17, AnswerSize.NewestWithin(answer, TextEncoding.Json, (3 * each) + 1, out var bytes));
         Assert.Equal(3 * each, bytes);
@@ -74,7 +74,7 @@ public sealed class AnswerSizeTests
     {
         var answer = Answer(text);
         var written = protocol.GetMessageBytes(CompletionMessage.WithResult("1", answer)).Length;
-        var announced = AnswerSize.Of(answer, encoding);
+        Assert.Equal(0, AnswerSize.NewestWithin(answer, encoding, long.MaxValue, out var announced));
 
         Assert.InRange(announced, written, written + (answer.Length * 128));
     }

@@ -31,17 +31,6 @@ internal static class AnswerSize
 
     public static TextEncoding EncodingOf(string? protocol) => protocol == "messagepack" ? TextEncoding.Utf8 : TextEncoding.Json;
 
-    public static long Of(IReadOnlyList<RoomMessage> messages, TextEncoding encoding)
-    {
-        var bytes = 0L;
-        foreach (var message in messages)
-        {
-            bytes += Of(message, encoding);
-        }
-
-        return bytes;
-    }
-
     /// <summary>
     /// Where the newest of <paramref name="messages"/> (oldest first) that fit in <paramref name="maxBytes"/> begin: the
     /// last message always counts as fitting. <paramref name="bytes"/> is their size.

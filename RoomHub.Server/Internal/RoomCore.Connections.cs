@@ -20,7 +20,8 @@ internal sealed partial class RoomCore
             throw RoomRules.Error(RoomErrorCodes.InvalidArgument, InvalidSessionText);
         }
 
-        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session) {
+        var state = new ConnectionState(connectionId, ConnectionRegistry.TransportOf(features), user, session)
+        {
             Principal = principal,
             Outbound = features.Get<Security.IOutboundQueueFeature>(),
             AnswerEncoding = AnswerSize.EncodingOf(features.Get<IHubProtocol>()?.Name),

@@ -179,8 +179,9 @@ internal sealed partial class RoomCore(
         return await InTurnAsync(connectionId, async () =>
         {
             // What was read is trimmed at once: only the answer is held while it waits for room.
-            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes, out _);
-            await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
+            var state = connections.Get(connectionId);
+            var answer = Trimmed(state, await Unavailable(() => telemetry.TimeAsync("history", "latest", () => history.GetLatestAsync(name, Math.Min(limit, _options.History.MaxLength), _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes, out _);
+            await RoomForAnswerAsync(state, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
     }
@@ -198,8 +199,9 @@ internal sealed partial class RoomCore(
         {
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
-            var answer = Trimmed(connectionId, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
-            await RoomForAnswerAsync(connectionId, bytes, cancellationToken).ConfigureAwait(false);
+            var state = connections.Get(connectionId);
+            var answer = Trimmed(state, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
+            await RoomForAnswerAsync(state, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
     }
@@ -208,18 +210,18 @@ internal sealed partial class RoomCore(
     /// The newest of <paramref name="messages"/> that fit in <see cref="HistoryOptions.MaxAnswerBytes"/> as the
     /// connection's protocol writes them (<paramref name="whole"/>: all of them did), and their size.
     /// </summary>
-    private IReadOnlyList<RoomMessage> Trimmed(string connectionId, IReadOnlyList<RoomMessage> messages, out long bytes, out bool whole)
+    private IReadOnlyList<RoomMessage> Trimmed(ConnectionState? state, IReadOnlyList<RoomMessage> messages, out long bytes, out bool whole)
     {
-        var encoding = connections.Get(connectionId)?.AnswerEncoding ?? TextEncoding.Json;
+        var encoding = state?.AnswerEncoding ?? TextEncoding.Json;
         var start = AnswerSize.NewestWithin(messages, encoding, _options.History.MaxAnswerBytes, out bytes);
         whole = start == 0;
         return whole ? messages : messages.Skip(start).ToArray(); // An array: MessagePack cannot write every list type.
     }
 
     /// <summary>A resume's answer: not recovered when what was missed does not all fit in one answer.</summary>
-    private ResumeResult Trimmed(string connectionId, ResumeResult missed, out long bytes)
+    private ResumeResult Trimmed(ConnectionState? state, ResumeResult missed, out long bytes)
     {
-        var answer = Trimmed(connectionId, missed.Messages, out bytes, out var whole);
+        var answer = Trimmed(state, missed.Messages, out bytes, out var whole);
         return whole ? missed : new ResumeResult(Recovered: false, answer);
     }
 
@@ -229,9 +231,9 @@ internal sealed partial class RoomCore(
     /// it after this returns, when an earlier answer may just have filled the queue), so a client asking for several
     /// large answers in a row gets them at its own pace instead of being taken for one that does not read.
     /// </summary>
-    private async Task RoomForAnswerAsync(string connectionId, long bytes, CancellationToken cancellationToken)
+    private static async Task RoomForAnswerAsync(ConnectionState? state, long bytes, CancellationToken cancellationToken)
     {
-        if (connections.Get(connectionId) is not { Outbound: { } queue } state)
+        if (state is not { Outbound: { } queue })
         {
             return;
         }

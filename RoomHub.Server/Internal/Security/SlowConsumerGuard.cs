@@ -71,24 +71,26 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         private readonly Lock _gate = new();
         private byte[]? _sink;
-        private volatile bool _dropped;
-        private int _dropping;
+        private int _dropped;
         private long _unflushed;
         private Spell? _spell;
         private long _announced;
 
+        /// <summary>Whether the client was dropped: its writes from then on go nowhere.</summary>
+        private bool IsDropped => Volatile.Read(ref _dropped) != 0;
+
         public override void Advance(int bytes)
         {
-            if (!_dropped)
+            if (!IsDropped)
             {
                 inner.Advance(bytes);
                 _unflushed += bytes;
             }
         }
 
-        public override Memory<byte> GetMemory(int sizeHint = 0) => _dropped ? Sink(sizeHint) : inner.GetMemory(sizeHint);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => IsDropped ? Sink(sizeHint) : inner.GetMemory(sizeHint);
 
-        public override Span<byte> GetSpan(int sizeHint = 0) => _dropped ? Sink(sizeHint) : inner.GetSpan(sizeHint);
+        public override Span<byte> GetSpan(int sizeHint = 0) => IsDropped ? Sink(sizeHint) : inner.GetSpan(sizeHint);
 
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
@@ -98,7 +100,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            if (_dropped)
+            if (IsDropped)
             {
                 return Dropped;
             }
@@ -110,7 +112,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         /// <summary>SignalR writes each message with one call: the pipe copies and flushes it under one lock.</summary>
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-            _dropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length);
+            IsDropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length);
 
         public Task WaitForRoomAsync() => Volatile.Read(ref _spell)?.Room.Task ?? Task.CompletedTask;
 
@@ -217,8 +219,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
         private void Drop(string why)
         {
-            _dropped = true;
-            if (Interlocked.Exchange(ref _dropping, 1) == 0)
+            if (Interlocked.Exchange(ref _dropped, 1) == 0)
             {
                 drop(why);
             }
