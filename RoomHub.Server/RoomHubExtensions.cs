@@ -75,8 +75,10 @@ public static class RoomHubExtensions
             services.AddSingleton<IPresenceStore, PresenceRedis>();
             services.AddSingleton<ISessionStore, SessionRedis>();
             signalR.AddStackExchangeRedis();
-            services.AddSingleton<RedisHubLifetimeManager<RoomsHub>>();
-            services.AddSingleton<ResilientLifetimeManager>();
+            // The backplane is made for, and owned by, the manager that keeps it serving while Redis is away: the
+            // container would dispose it too, and its disposal fails while Redis is away.
+            services.AddSingleton(provider => ActivatorUtilities.CreateInstance<ResilientLifetimeManager>(provider,
+                ActivatorUtilities.CreateInstance<RedisHubLifetimeManager<RoomsHub>>(provider)));
             builder.AddRoomHubDrain(health, provider => provider.GetRequiredService<ResilientLifetimeManager>());
             services.AddHostedService<BackplaneRecovery>();
             services.AddOptions<RedisOptions>().Configure<RedisConnection>((redis, connection) =>

@@ -127,6 +127,42 @@ public sealed class RedisOutageTests
         await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the stall", TimeSpan.FromSeconds(5));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnInstanceStopsCleanlyWhileRedisIsAwayOrDoesNotAnswer(bool frozen)
+    {
+        // Stopping releases the backplane's subscriptions with a blocking call to Redis, which fails while Redis is
+        // away: the stop must still end, without an error, so the process exits as it should.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        var cluster = await RoomHubCluster.StartAsync(instances: 1, redis: redis);
+        await using (var member = await TestClient.ConnectAsync(cluster[0]))
+        {
+            await member.SubscribeAsync(Rooms.Unique("stopping"));
+        }
+
+        if (frozen)
+        {
+            redis.Freeze(true);
+        }
+        else
+        {
+            redis.Kill();
+        }
+
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            await cluster.DisposeAsync();
+            Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            redis.Freeze(false);
+        }
+    }
+
     [Fact]
     public async Task ASessionThatReturnsWhileRedisIsAwayIsBackInItsRoomsOnceRedisIs()
     {

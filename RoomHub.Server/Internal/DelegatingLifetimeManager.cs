@@ -2,8 +2,11 @@ using Microsoft.AspNetCore.SignalR;
 
 namespace RoomHub.Server.Internal;
 
-/// <summary>A hub lifetime manager that hands every call to another; decorators override what they change.</summary>
-internal abstract class DelegatingLifetimeManager(HubLifetimeManager<RoomsHub> inner) : HubLifetimeManager<RoomsHub>, IDisposable
+/// <summary>
+/// A hub lifetime manager that hands every call to another; decorators override what they change. The one it wraps is
+/// not disposed here: the container disposes what it made.
+/// </summary>
+internal abstract class DelegatingLifetimeManager(HubLifetimeManager<RoomsHub> inner) : HubLifetimeManager<RoomsHub>
 {
     public override Task OnConnectedAsync(HubConnectionContext connection) => inner.OnConnectedAsync(connection);
 
@@ -36,6 +39,4 @@ internal abstract class DelegatingLifetimeManager(HubLifetimeManager<RoomsHub> i
     public override Task SetConnectionResultAsync(string connectionId, Microsoft.AspNetCore.SignalR.Protocol.CompletionMessage result) => inner.SetConnectionResultAsync(connectionId, result);
 
     public override bool TryGetReturnType(string invocationId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Type? type) => inner.TryGetReturnType(invocationId, out type);
-
-    public void Dispose() => (inner as IDisposable)?.Dispose();
 }

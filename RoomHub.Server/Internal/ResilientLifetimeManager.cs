@@ -8,14 +8,30 @@ namespace RoomHub.Server.Internal;
 /// The Redis backplane, kept serving while Redis is away. A new connection subscribes to a per-connection channel,
 /// which RoomHub never uses (it sends only to rooms, and joins rooms locally), so that subscription failing during
 /// an outage must not refuse the connection. A join or leave that would subscribe or unsubscribe a room channel is
-/// refused before the backplane is touched (the backplane cannot undo a half-done subscription).
+/// refused before the backplane is touched (the backplane cannot undo a half-done subscription). It owns the backplane,
+/// and stops it without failing the stop while Redis is away.
 /// </summary>
 internal sealed partial class ResilientLifetimeManager(
     RedisHubLifetimeManager<RoomsHub> inner,
     RedisConnection redis,
     ConnectionRegistry connections,
-    ILogger<ResilientLifetimeManager> logger) : DelegatingLifetimeManager(inner)
+    ILogger<ResilientLifetimeManager> logger) : DelegatingLifetimeManager(inner), IDisposable
 {
+    public void Dispose()
+    {
+        try
+        {
+            inner.Dispose();
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The backplane releases its subscriptions with a blocking call, which fails while Redis is away or does not
+            // answer (timed out, or cancelled when the connection is found dead). They end with the Redis connection,
+            // which is closed next.
+            LogStoppedWithoutRedis(logger, ex.Message);
+        }
+    }
+
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         try
@@ -67,4 +83,7 @@ internal sealed partial class ResilientLifetimeManager(
 
     [LoggerMessage(1011, LogLevel.Debug, "Connection {ConnectionId} closed while Redis is unreachable: {Reason}")]
     private static partial void LogDisconnectedWithoutRedis(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(1012, LogLevel.Information, "Stopped without releasing the backplane's Redis subscriptions, since Redis is unreachable: {Reason}")]
+    private static partial void LogStoppedWithoutRedis(ILogger logger, string reason);
 }
