@@ -87,9 +87,9 @@ internal sealed partial class BackplaneRecovery(
         }
     }
 
-    [LoggerMessage(1020, LogLevel.Information, "Redis subscription restored: re-sent {Messages} messages accepted since {Since:O} to local members.")]
+    [LoggerMessage(1030, LogLevel.Information, "Redis subscription restored: re-sent {Messages} messages accepted since {Since:O} to local members.")]
     private static partial void LogReplayed(ILogger logger, int messages, DateTimeOffset since);
 
-    [LoggerMessage(1021, LogLevel.Warning, "Could not re-send the messages missed while the Redis subscription was down.")]
+    [LoggerMessage(1031, LogLevel.Warning, "Could not re-send the messages missed while the Redis subscription was down.")]
     private static partial void LogReplayFailed(ILogger logger, Exception exception);
 }

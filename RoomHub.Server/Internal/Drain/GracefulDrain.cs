@@ -79,12 +79,12 @@ internal sealed partial class GracefulDrain(
         }
     }
 
-    [LoggerMessage(4001, LogLevel.Information, "Draining: {Connections} connections will be asked to reconnect elsewhere within {Timeout}.")]
+    [LoggerMessage(5001, LogLevel.Information, "Draining: {Connections} connections will be asked to reconnect elsewhere within {Timeout}.")]
     private static partial void LogDrainStarted(ILogger logger, int connections, TimeSpan timeout);
 
-    [LoggerMessage(4002, LogLevel.Information, "Drain finished after {Elapsed}; {Remaining} connections left.")]
+    [LoggerMessage(5002, LogLevel.Information, "Drain finished after {Elapsed}; {Remaining} connections left.")]
     private static partial void LogDrainFinished(ILogger logger, TimeSpan elapsed, int remaining);
 
-    [LoggerMessage(4003, LogLevel.Debug, "Draining: closing {ConnectionId} failed: {Reason}")]
+    [LoggerMessage(5003, LogLevel.Debug, "Draining: closing {ConnectionId} failed: {Reason}")]
     private static partial void LogCloseFailed(ILogger logger, string connectionId, string reason);
 }
