@@ -101,4 +101,67 @@ public sealed class OverloadTests
         Assert.Contains(other.Received, m => m.Id == accepted);
         Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
     }
+
+    [Fact]
+    public async Task OneAddressThatStallsItsOwnCommandsCannotTakeTheWaitingSendsOfOthers()
+    {
+        // Two connections from one address (as a proxy forwards it) stall their own commands and queue sends behind
+        // them: they may hold only their address's share of the waiting sends (here a whole pipeline, 4), so a client
+        // from another address can still queue a send behind a command of its own.
+        var server = await RoomHubInstance.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["RoomHub:MaxSendsInFlight"] = "6",
+                ["RoomHub:SendPipelineDepth"] = "4",
+                ["FORWARDEDHEADERS_ENABLED"] = "true",
+            },
+            replace: HeldHistory.Wrap);
+        await using var _ = server;
+        var history = server.Services.GetRequiredService<HeldHistory>();
+        Task<TestClient> From(string address) => TestClient.ConnectAsync(
+            new HubConnectionBuilder().WithUrl(server.HubUrl, options => options.Headers["X-Forwarded-For"] = address));
+        var room = Rooms.Unique("overload-share");
+        await using var first = await From("203.0.113.7");
+        await using var second = await From("203.0.113.7");
+        await using var elsewhere = await From("198.51.100.20");
+        await using var member = await TestClient.ConnectAsync(server);
+        await member.SubscribeAsync(room);
+        var before = await member.SendAsync(room, "before");
+
+        history.Hold();
+        var resumes = new[] { first, second, elsewhere }
+            .Select(client => client.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), room, before)).ToArray();
+        await Poll.UntilAsync(() => history.HeldReads == 3, "the three resumes to be held");
+
+        // The first address's share: three sends behind the first connection's resume, one behind the second's.
+        var queued = new List<Task<string>>();
+        for (var i = 1; i <= 3; i++)
+        {
+            queued.Add(first.SendAsync(room, $"first {i}"));
+        }
+
+        queued.Add(second.SendAsync(room, "second 1"));
+        var core = server.Services.GetRequiredService<RoomHub.Server.Internal.RoomCore>();
+        await Poll.UntilAsync(() => core.SendsWaiting == 4, "the four sends to wait");
+
+        // Beyond the share, refused at once; without the share these two would have filled the instance's six places.
+        foreach (var text in new[] { "second 2", "second 3" })
+        {
+            var beyondShare = await Assert.ThrowsAsync<HubException>(() => second.SendAsync(room, text).WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains(RoomErrorCodes.Overloaded + ": ", beyondShare.Message, StringComparison.Ordinal);
+        }
+
+        // Another address still gets a place: its send waits behind its own resume, and is not refused.
+        var fromElsewhere = elsewhere.SendAsync(room, "elsewhere");
+        await Poll.UntilAsync(() => core.SendsWaiting == 5 || fromElsewhere.IsCompleted, "the other address's send to wait");
+        Assert.False(fromElsewhere.IsCompleted);
+        Assert.All(queued, send => Assert.False(send.IsCompleted));
+
+        history.Release();
+        await Task.WhenAll(resumes).WaitAsync(TimeSpan.FromSeconds(10));
+        var ids = await Task.WhenAll(queued.Append(fromElsewhere)).WaitAsync(TimeSpan.FromSeconds(10));
+        await member.WaitForAsync(m => m.Id == ids[^1], "the send from the other address");
+        Assert.Equal(["first 1", "first 2", "first 3"], member.Received.Where(m => m.Message.StartsWith("first", StringComparison.Ordinal)).Select(m => m.Message));
+        Assert.DoesNotContain(member.Received, m => m.Message is "second 2" or "second 3");
+    }
 }

@@ -23,6 +23,9 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>The connection's outbound queue, where the slow-consumer guard watches it.</summary>
     public Security.IOutboundQueueFeature? Outbound { get; init; }
 
+    /// <summary>The client's address (as forwarded by a trusted proxy), for the limits per address.</summary>
+    public System.Net.IPAddress? Address { get; init; }
+
     /// <summary>How the connection's protocol writes text, for the size of its answers.</summary>
     public TextEncoding AnswerEncoding { get; init; }
 

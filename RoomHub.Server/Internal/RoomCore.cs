@@ -32,8 +32,18 @@ internal sealed partial class RoomCore(
     private readonly RoomPatterns _eventRooms = new(options.Value.Presence.EventRooms);
     private readonly LogThrottle _publishFailures = new(time, TimeSpan.FromSeconds(1));
     private readonly LogThrottle _storeFailures = new(time, TimeSpan.FromSeconds(1));
+    private readonly CountsByAddress _sendsWaitingByAddress = new();
     private int _sendsInFlight;
     private int _sendsWaiting;
+
+    /// <summary>How many sends wait for an earlier command of their connection now.</summary>
+    internal int SendsWaiting => Volatile.Read(ref _sendsWaiting);
+
+    /// <summary>
+    /// How many of the waiting sends one client address may hold: a tenth of them, and at least a whole pipeline, so
+    /// that a few addresses that stall their own commands cannot leave everyone else's waiting sends refused.
+    /// </summary>
+    private int WaitingSendsPerAddress => Math.Max(_options.SendPipelineDepth, _options.MaxSendsInFlight / 10);
 
     public async Task SubscribeAsync(string connectionId, string? room, CancellationToken cancellationToken)
     {
@@ -79,7 +89,8 @@ internal sealed partial class RoomCore(
 
         // A connection's sends overlap (see CommandSequencer): this one is stored while earlier ones are still on their
         // way, and published only after the one before it, so the room gets them in the order they were sent.
-        var turn = connections.Get(connectionId)?.Commands.BeginSend();
+        var sender = connections.Get(connectionId);
+        var turn = sender?.Commands.BeginSend();
         var counted = false;
         RoomMessage stored;
         try
@@ -88,7 +99,7 @@ internal sealed partial class RoomCore(
             {
                 if (!turn.Barrier.IsCompleted)
                 {
-                    await WaitForEarlierCommandAsync(turn.Barrier).ConfigureAwait(false);
+                    await WaitForEarlierCommandAsync(turn.Barrier, sender!.Address).ConfigureAwait(false);
                 }
 
                 await turn.PreviousStored.ConfigureAwait(false);
@@ -140,9 +151,10 @@ internal sealed partial class RoomCore(
 
     /// <summary>
     /// Waits for the last command before a send. The sends waiting so, over the instance, are limited apart from those
-    /// under way, to as many: they hold their text while they wait, and a connection may stall its own commands.
+    /// under way, to as many: they hold their text while they wait, and a connection may stall its own commands. One
+    /// client address may hold only its share of them (<see cref="WaitingSendsPerAddress"/>).
     /// </summary>
-    private async Task WaitForEarlierCommandAsync(Task barrier)
+    private async Task WaitForEarlierCommandAsync(Task barrier, System.Net.IPAddress? address)
     {
         if (Interlocked.Increment(ref _sendsWaiting) > _options.MaxSendsInFlight)
         {
@@ -152,7 +164,25 @@ internal sealed partial class RoomCore(
 
         try
         {
-            await barrier.ConfigureAwait(false);
+            if (address is null)
+            {
+                await barrier.ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                if (_sendsWaitingByAddress.Increment(address) > WaitingSendsPerAddress)
+                {
+                    throw Overloaded();
+                }
+
+                await barrier.ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendsWaitingByAddress.Decrement(address);
+            }
         }
         finally
         {

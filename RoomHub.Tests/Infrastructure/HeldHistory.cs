@@ -22,6 +22,9 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     /// <summary>Completes when a held read has begun (the reader is waiting for <see cref="Release"/>).</summary>
     public TaskCompletionSource Reached => _reads.Reached;
 
+    /// <summary>How many reads are held now.</summary>
+    public int HeldReads => _reads.Waiting;
+
     /// <summary>Wraps the <see cref="IRoomHistory"/> that RoomHub registered; call after <c>AddRoomHub()</c>.</summary>
     public static void Wrap(IServiceCollection services)
     {
@@ -98,6 +101,10 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     private sealed class Gate
     {
         private volatile TaskCompletionSource? _held;
+        private int _waiting;
+
+        /// <summary>How many calls are waiting at the gate now.</summary>
+        public int Waiting => Volatile.Read(ref _waiting);
 
         public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -109,8 +116,16 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
         {
             if (_held is { } held)
             {
+                Interlocked.Increment(ref _waiting);
                 Reached.TrySetResult();
-                await held.Task.WaitAsync(cancellationToken);
+                try
+                {
+                    await held.Task.WaitAsync(cancellationToken);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiting);
+                }
             }
         }
     }

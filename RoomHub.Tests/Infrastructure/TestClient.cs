@@ -40,7 +40,8 @@ public sealed class TestClient : IAsyncDisposable
             }),
             messagePack);
 
-    private static async Task<TestClient> ConnectAsync(IHubConnectionBuilder builder, bool messagePack)
+    /// <summary>Connects with a builder of the test's own (its own headers, say).</summary>
+    public static async Task<TestClient> ConnectAsync(IHubConnectionBuilder builder, bool messagePack = false)
     {
         if (messagePack)
         {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -20,7 +19,7 @@ internal sealed class SecurityGate(
 {
     private readonly RoomHubSecurityOptions _options = options.Value;
     private readonly HashSet<string> _origins = new(options.Value.AllowedOrigins.Select(o => o.TrimEnd('/')), StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
+    private readonly CountsByAddress _perAddress = new();
     private int _total;
 
     public int OpenConnections => Volatile.Read(ref _total);
@@ -68,7 +67,7 @@ internal sealed class SecurityGate(
         }
 
         var total = Interlocked.Increment(ref _total);
-        var fromAddress = _perAddress.AddOrUpdate(address, 1, static (_, n) => n + 1);
+        var fromAddress = _perAddress.Increment(address);
         try
         {
             if (total > _options.MaxConnections)
@@ -92,10 +91,7 @@ internal sealed class SecurityGate(
         finally
         {
             Interlocked.Decrement(ref _total);
-            if (_perAddress.AddOrUpdate(address, 0, static (_, n) => n - 1) <= 0)
-            {
-                _perAddress.TryRemove(new KeyValuePair<IPAddress, int>(address, 0));
-            }
+            _perAddress.Decrement(address);
         }
     }
 
