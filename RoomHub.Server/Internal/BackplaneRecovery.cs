@@ -13,7 +13,7 @@ internal sealed partial class BackplaneRecovery(
     RedisConnection redis,
     RoomCore core,
     TimeProvider time,
-    ILogger<BackplaneRecovery> logger) : IHostedService
+    ILogger<BackplaneRecovery> logger) : IHostedService, IDisposable
 {
     /// <summary>Losses are noticed late (up to a couple of heartbeats); read history from this much earlier.</summary>
     private static readonly TimeSpan DetectionMargin = TimeSpan.FromSeconds(2);
@@ -22,6 +22,7 @@ internal sealed partial class BackplaneRecovery(
     private static readonly TimeSpan SettleDelay = TimeSpan.FromSeconds(1);
 
     private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stopping = new();
     private DateTimeOffset? _lostAt;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -35,8 +36,11 @@ internal sealed partial class BackplaneRecovery(
     {
         redis.Failed -= OnFailed;
         redis.Restored -= OnRestored;
+        _stopping.Cancel(); // A replay under way would otherwise go on into the services stopping after this one.
         return Task.CompletedTask;
     }
+
+    public void Dispose() => _stopping.Dispose();
 
     private void OnFailed(ConnectionType type)
     {
@@ -77,11 +81,12 @@ internal sealed partial class BackplaneRecovery(
     {
         try
         {
-            await Task.Delay(SettleDelay, time).ConfigureAwait(false);
-            var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), CancellationToken.None).ConfigureAwait(false);
+            var stopping = _stopping.Token;
+            await Task.Delay(SettleDelay, time, stopping).ConfigureAwait(false);
+            var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), stopping).ConfigureAwait(false);
             LogReplayed(logger, replayed, since);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!Cancellation.Requested(ex))
         {
             LogReplayFailed(logger, ex);
         }

@@ -50,8 +50,11 @@ internal sealed class RedisConnection : IAsyncDisposable
 
     public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
 
+    /// <summary>The connection if it has been made, without making it.</summary>
+    public IConnectionMultiplexer? Made => _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully ? _connection.Value.Result : null;
+
     /// <summary>Whether Redis can be reached right now (false until the first connection is made).</summary>
-    public bool IsConnected => _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully && _connection.Value.Result.IsConnected;
+    public bool IsConnected => Made?.IsConnected == true;
 
     private async Task<IConnectionMultiplexer> ConnectAsync()
     {

@@ -21,13 +21,14 @@ internal sealed partial class ResilientLifetimeManager(
     {
         try
         {
+            // Released first without waiting for Redis's answer: the backplane's own release waits for one, which does
+            // not come while Redis is away or frozen, and its failure would skip the rest of the backplane's clean-up.
+            redis.Made?.GetSubscriber().UnsubscribeAll(CommandFlags.FireAndForget);
             inner.Dispose();
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException or ObjectDisposedException)
         {
-            // The backplane releases its subscriptions with a blocking call, which fails while Redis is away or does not
-            // answer (timed out, or cancelled when the connection is found dead). They end with the Redis connection,
-            // which is closed next.
+            // The subscriptions end with the Redis connection, which is closed next.
             LogStoppedWithoutRedis(logger, ex.Message);
         }
     }

@@ -39,7 +39,7 @@ internal sealed partial class RoomCore
             // Claimed, not just read: from now on this connection's rooms are the session's, not those of an older one.
             remembered = await telemetry.TimeAsync("session", "read", () => sessions.ClaimAsync(state.SessionRef!.Value, cancellationToken)).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (!Cancellation.Requested(ex))
         {
             ReportStoreFailed("session", ex);
             throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session could not be restored right now; reconnect later.");
@@ -113,7 +113,7 @@ internal sealed partial class RoomCore
             {
                 missed = await history.GetAfterAsync(room, since, long.MaxValue, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!Cancellation.Requested(ex))
             {
                 ReportStoreFailed("history", ex);
                 throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");

@@ -130,7 +130,7 @@ internal sealed partial class RoomCore(
             turn?.Published();
             await publishing.ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not (OperationCanceledException or HubException))
+        catch (Exception ex) when (ex is not HubException && !Cancellation.Requested(ex))
         {
             telemetry.Rejected(RoomErrorCodes.SendFailed);
             ReportPublishFailed(name, ex);
@@ -346,7 +346,7 @@ internal sealed partial class RoomCore(
         {
             return await operation().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not (OperationCanceledException or HubException))
+        catch (Exception ex) when (ex is not HubException && !Cancellation.Requested(ex))
         {
             ReportStoreFailed(what, ex);
             throw RoomRules.Error(RoomErrorCodes.Unavailable, $"The server could not {what} right now; retry later.");
@@ -361,7 +361,7 @@ internal sealed partial class RoomCore(
         {
             await operation().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (!Cancellation.Requested(ex))
         {
             ReportStoreFailed(what, ex);
         }

@@ -60,7 +60,7 @@ internal sealed partial class RoomHubHeartbeat(
                 refreshed = (refreshed.Members + members.Count, refreshed.Sessions + live.Count);
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (!Cancellation.Requested(ex))
         {
             LogBeatFailed(logger, refreshed.Members, refreshed.Sessions, ex);
         }

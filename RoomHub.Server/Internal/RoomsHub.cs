@@ -21,6 +21,13 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
             Context.GetHttpContext()?.Abort();
             Context.Abort();
         }
+        catch
+        {
+            // SignalR does not call OnDisconnectedAsync for a connection whose OnConnectedAsync failed (one that went
+            // away during its session's restore, say): what was registered for it is released here.
+            await core.DisconnectedAsync(Context.ConnectionId);
+            throw;
+        }
     }
 
     public override Task OnDisconnectedAsync(Exception? exception) => core.DisconnectedAsync(Context.ConnectionId);

@@ -16,6 +16,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     private int _failNext;
     private int _failEvery;
     private Func<string, bool> _failable = static _ => true;
+    private Func<Exception> _failure = static () => new TimeoutException();
     private int _appendCount;
     private int _failedAppends;
 
@@ -57,11 +58,12 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
 
     /// <summary>
     /// From now on every <paramref name="every"/>-th append (of those whose text <paramref name="of"/> accepts) fails
-    /// before storing anything, as one timing out on Redis does.
+    /// before storing anything, as one timing out on Redis does (or with the exception <paramref name="with"/> makes).
     /// </summary>
-    public void FailEveryAppend(int every, Func<string, bool>? of = null)
+    public void FailEveryAppend(int every, Func<string, bool>? of = null, Func<Exception>? with = null)
     {
         _failable = of ?? (static _ => true);
+        _failure = with ?? (static () => new TimeoutException("The history append timed out (test)."));
         Volatile.Write(ref _failEvery, every);
     }
 
@@ -73,7 +75,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
         if (Volatile.Read(ref _failEvery) is > 0 and var every && _failable(text) && Interlocked.Increment(ref _appendCount) % every == 0)
         {
             Interlocked.Increment(ref _failedAppends);
-            throw new TimeoutException("The history append timed out (test).");
+            throw _failure();
         }
 
         await _appends.PassAsync(cancellationToken);

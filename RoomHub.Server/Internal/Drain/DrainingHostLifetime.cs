@@ -42,6 +42,10 @@ internal sealed partial class DrainingHostLifetime(
             {
                 await drain.DrainAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
             }
+            catch (Exception ex) when (!Cancellation.Requested(ex))
+            {
+                LogDrainFailed(logger, ex);
+            }
             finally
             {
                 lifetime.StopApplication();
@@ -59,9 +63,12 @@ internal sealed partial class DrainingHostLifetime(
         }
     }
 
-    [LoggerMessage(4010, LogLevel.Information, "{Signal} received: draining before stopping.")]
+    [LoggerMessage(5010, LogLevel.Information, "{Signal} received: draining before stopping.")]
     private static partial void LogDrainSignal(ILogger logger, PosixSignal signal);
 
-    [LoggerMessage(4011, LogLevel.Warning, "{Signal} received again: stopping now.")]
+    [LoggerMessage(5011, LogLevel.Warning, "{Signal} received again: stopping now.")]
     private static partial void LogStopNow(ILogger logger, PosixSignal signal);
+
+    [LoggerMessage(5012, LogLevel.Error, "The drain failed; stopping now.")]
+    private static partial void LogDrainFailed(ILogger logger, Exception exception);
 }
