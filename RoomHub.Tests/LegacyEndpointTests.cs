@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using RoomHub.Contracts;
 using RoomHub.Server.Internal;
 using RoomHub.Tests.Infrastructure;
@@ -69,6 +70,26 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         await client.SendMessageAsync(room, "with a subprotocol");
 
         await client.WaitForFrameAsync("with a subprotocol");
+    }
+
+    [Theory]
+    [InlineData("chat/1.0")]
+    [InlineData("a b")]
+    [InlineData("chat, \u0001")]
+    [InlineData("caf\u00e9")]
+    public async Task ASubprotocolNameThatIsNotATokenIsRefusedWith400AndNoServerError(string header)
+    {
+        // Echoed as it came, such a name made an invalid response header (a 500 and an error in the log) or a
+        // handshake the client had to fail.
+        using var log = new LogCapture();
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(), configure: builder => builder.Logging.AddProvider(log));
+
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/", new Dictionary<string, string> { ["Sec-WebSocket-Protocol"] = header });
+
+        Assert.Equal(400, socket.Status);
+        Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Error);
+        await using var legacy = await LegacyClient.ConnectAsync(server);
+        await legacy.SendMessageAsync(Rooms.Unique("after"), "still served");
     }
 
     [Fact]

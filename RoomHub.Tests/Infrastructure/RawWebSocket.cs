@@ -46,7 +46,7 @@ public sealed class RawWebSocket : IAsyncDisposable
             request.Append($"{name}: {value}\r\n");
         }
 
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request.Append("\r\n").ToString()));
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(request.Append("\r\n").ToString()));
 
         // Read the response head byte by byte, so no frame byte after it is consumed.
         var head = new StringBuilder();

@@ -59,6 +59,16 @@ internal sealed partial class LegacyEndpoint(
             return;
         }
 
+        var requested = context.WebSockets.WebSocketRequestedProtocols;
+        if (!requested.All(IsToken))
+        {
+            // Echoed, such a name would make an invalid response header (a server error) or a handshake the client
+            // must fail; the replaced servers' WebSocket library refused it with a 400 as well.
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("Invalid Sec-WebSocket-Protocol header: subprotocol names are tokens (letters, digits and !#$%&'*+-.^_`|~).\n").ConfigureAwait(false);
+            return;
+        }
+
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             KeepAliveInterval = _options.Legacy.KeepAliveInterval,
@@ -66,7 +76,7 @@ internal sealed partial class LegacyEndpoint(
 
             // The protocol has no subprotocol of its own; a client that asks for one gets the first it named, as the
             // replaced servers answered (a client whose request goes unanswered must fail the handshake).
-            SubProtocol = context.WebSockets.WebSocketRequestedProtocols.FirstOrDefault(),
+            SubProtocol = requested.FirstOrDefault(),
         }).ConfigureAwait(false);
 
         if (RoomCore.HasMalformedSession(context))
@@ -108,6 +118,10 @@ internal sealed partial class LegacyEndpoint(
             LogDisconnected(logger, connection.ConnectionId);
         }
     }
+
+    /// <summary>Whether <paramref name="name"/> is an HTTP token (RFC 9110), as a subprotocol name must be.</summary>
+    private static bool IsToken(string name) =>
+        name.Length > 0 && name.All(static c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c));
 
     [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
     private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
