@@ -25,6 +25,31 @@ public sealed class TimeoutTests
     }
 
     [Fact]
+    public async Task AClientThatSendsNothingAtAllIsCutAfterTheHandshakeTimeout()
+    {
+        // Kestrel alone would hold it for its keep-alive timeout (130 s): the request headers timeout starts at the first byte.
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+
+        Assert.True(await ClosedWithinAsync(tcp.GetStream(), TimeSpan.FromSeconds(8)), "the silent connection should be cut");
+    }
+
+    [Fact]
+    public async Task AClientWhoseFirstBytesComeLateButInTimeIsServed()
+    {
+        await using var server = await RoomHubInstance.StartAsync(Short);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        await Task.Delay(TimeSpan.FromMilliseconds(300)); // The delay is the case under test, not a wait for something.
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        Assert.StartsWith("HTTP/1.1 200", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(8)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AHubClientThatNeverCompletesTheSignalRHandshakeIsDropped()
     {
         await using var server = await RoomHubInstance.StartAsync(Short);

@@ -38,7 +38,10 @@ internal static class RoomHubSecurityExtensions
             hub.ClientTimeoutInterval = security.Value.ClientTimeout;
         });
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>>((kestrel, security) =>
-            kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout);
+        {
+            kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout;
+            kestrel.ConfigureEndpointDefaults(listen => FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout));
+        });
 
         // Traces carry the query string as url.query; the token in it is replaced before export.
         services.Configure<AspNetCoreTraceInstrumentationOptions>(trace => trace.EnrichWithHttpRequest = static (activity, request) =>
