@@ -53,6 +53,13 @@ public static class RoomHubExtensions
         services.AddSingleton<DeliveryMeter>();
 
         var signalR = services.AddSignalR(hub => hub.AddFilter<HubFailureFilter>()).AddMessagePackProtocol();
+        foreach (var protocol in services.Where(d => d.ServiceType == typeof(IHubProtocol) && d.ImplementationType is not null).ToList())
+        {
+            // Arguments that do not bind are refused with INVALID_ARGUMENT, as every other refusal carries its code.
+            services.Remove(protocol);
+            services.AddSingleton<IHubProtocol>(provider => new ArgumentCheckingProtocol((IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!)));
+        }
+
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Envelope, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<LegacyEndpoint>();

@@ -101,13 +101,29 @@ public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<Clus
         await AssertStillUsableAsync(bystander);
     }
 
-    [Fact]
-    public async Task ArgumentOfTheWrongTypeIsRefusedAndTheConnectionStaysUsable()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ArgumentsThatDoNotMatchAreRefusedWithInvalidArgumentAndTheConnectionStaysUsable(bool messagePack)
     {
-        await using var client = await TestClient.ConnectAsync(Cluster[1]);
+        // SignalR refuses these before the hub; the refusal carries a code and what the method takes, as others do.
+        await using var client = await TestClient.ConnectAsync(Cluster[1], messagePack);
+        var calls = new (Func<Task> Call, string Expected)[]
+        {
+            (() => client.Connection.InvokeAsync(nameof(IRoomHub.Subscribe), new { nested = true }), "Subscribe(string)"),
+            (() => client.Connection.InvokeAsync(nameof(IRoomHub.Subscribe), 5), "Subscribe(string)"),
+            (() => client.Connection.InvokeAsync(nameof(IRoomHub.SendMessage), "room"), "SendMessage(string, string)"),
+            (() => client.Connection.InvokeAsync(nameof(IRoomHub.GetHistory), "room", 1.5), "GetHistory(string, int)"),
+            (() => client.Connection.InvokeAsync(nameof(IRoomHub.GetHistory), "room", "5"), "GetHistory(string, int)"),
+            (() => client.Connection.InvokeAsync("NoSuchMethod", "room"), "There is no hub method 'NoSuchMethod'"),
+        };
 
-        await Assert.ThrowsAsync<HubException>(() => client.Connection.InvokeAsync(nameof(IRoomHub.Subscribe), new { nested = true }));
-        await Assert.ThrowsAsync<HubException>(() => client.Connection.InvokeAsync(nameof(IRoomHub.SendMessage), "room"));
+        foreach (var (call, expected) in calls)
+        {
+            var error = await Assert.ThrowsAsync<HubException>(call);
+            Assert.Contains(RoomErrorCodes.InvalidArgument + ": ", error.Message, StringComparison.Ordinal);
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
 
         await AssertStillUsableAsync(client);
     }
