@@ -128,6 +128,21 @@ public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<Clus
         await AssertStillUsableAsync(client);
     }
 
+    [Theory]
+    [InlineData("roomhub-legacy")]
+    [InlineData("roomhub-legacy-envelope")]
+    public async Task TheLegacyEndpointsOwnProtocolsAreNotServedOnTheHubsUrl(string protocol)
+    {
+        await using var socket = await RawWebSocket.ConnectAsync(Cluster[0], "/hubs/rooms");
+        Assert.Equal(101, socket.Status);
+
+        await socket.SendTextAsync($"{{\"protocol\":\"{protocol}\",\"version\":1}}\u001e");
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)), "the connection should be cut");
+        await using var client = await TestClient.ConnectAsync(Cluster[0]);
+        await AssertStillUsableAsync(client);
+    }
+
     private static async Task AssertStillUsableAsync(TestClient client)
     {
         Assert.Equal(HubConnectionState.Connected, client.Connection.State);

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
 using RoomHub.Contracts;
 
 namespace RoomHub.Server.Internal;
@@ -8,6 +9,14 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 {
     public override async Task OnConnectedAsync()
     {
+        if (Context.Features.Get<IHubProtocol>() is Legacy.LegacyHubProtocol && ConnectionRegistry.TransportOf(Context.Features) != ConnectionRegistry.Legacy)
+        {
+            // The legacy endpoint's own protocols, asked for on the hub's URL: they are not offered there (only JSON and
+            // MessagePack are), and the handshake has already been answered, so the connection is cut.
+            Context.Abort();
+            return;
+        }
+
         var session = Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
         try
         {
