@@ -55,7 +55,8 @@ public static class RoomHubExtensions
         var signalR = services.AddSignalR(hub => hub.AddFilter<HubFailureFilter>()).AddMessagePackProtocol();
         foreach (var protocol in services.Where(d => d.ServiceType == typeof(IHubProtocol) && d.ImplementationType is not null).ToList())
         {
-            // Arguments that do not bind are refused with INVALID_ARGUMENT, as every other refusal carries its code.
+            // Arguments that do not bind are refused with INVALID_ARGUMENT, as every other refusal carries its code. (A host
+            // that registers SignalR's protocols again after AddRoomHub gets them unwrapped, and SignalR's bare refusals.)
             services.Remove(protocol);
             services.AddSingleton<IHubProtocol>(provider => new ArgumentCheckingProtocol((IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!)));
         }

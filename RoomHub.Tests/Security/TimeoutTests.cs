@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests.Security;
@@ -47,6 +48,49 @@ public sealed class TimeoutTests
 
         using var reader = new StreamReader(stream, Encoding.ASCII);
         Assert.StartsWith("HTTP/1.1 200", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(8)), StringComparison.Ordinal);
+    }
+
+    /// <summary>A server whose log holds Kestrel's connection events too, so a test can tell when it has seen a connection.</summary>
+    private static Task<RoomHubInstance> StartWatchedAsync(LogCapture log, string handshakeTimeout) =>
+        RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short) { ["RoomHub:Security:HandshakeTimeout"] = handshakeTimeout }, configure: builder =>
+        {
+            builder.Logging.AddProvider(log);
+            builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.Connections", LogLevel.Debug);
+        });
+
+    private static int Count(LogCapture log, string eventName) => log.Entries.Count(e => e.EventId.Name == eventName);
+
+    [Fact]
+    public async Task AConnectionResetBeforeItsFirstByteLeavesNoErrorInTheLog()
+    {
+        using var log = new LogCapture();
+        await using var server = await StartWatchedAsync(log, "00:00:10");
+        for (var i = 0; i < 5; i++)
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+            await Poll.UntilAsync(() => Count(log, "ConnectionStart") > i, "the server to take the connection");
+            tcp.Client.Close(timeout: 0); // An abortive close: a reset.
+        }
+
+        await Poll.UntilAsync(() => Count(log, "ConnectionStop") >= 5, "the server to end the five connections");
+        Assert.DoesNotContain(log.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task AConnectionThatHasSentNothingDoesNotHoldUpTheStop()
+    {
+        using var log = new LogCapture();
+        var server = await StartWatchedAsync(log, "00:00:30");
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
+        await Poll.UntilAsync(() => Count(log, "ConnectionStart") > 0, "the server to take the connection");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await server.DisposeAsync();
+
+        // Without the stop's request to close, the connection would hold it until the host's stop budget (10 s here) ran out.
+        Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
     }
 
     [Fact]

@@ -31,7 +31,16 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
             }, null, due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
         }
 
-        await next(context).ConfigureAwait(false);
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch
+        {
+            // SignalR calls no OnDisconnectedAsync for a connection whose OnConnectedAsync failed.
+            state.Dispose();
+            throw;
+        }
     }
 
     public async Task OnDisconnectedAsync(HubLifetimeContext context, Exception? exception, Func<HubLifetimeContext, Exception?, Task> next)

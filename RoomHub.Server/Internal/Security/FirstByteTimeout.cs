@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace RoomHub.Server.Internal.Security;
@@ -10,27 +11,47 @@ namespace RoomHub.Server.Internal.Security;
 /// </summary>
 internal static class FirstByteTimeout
 {
+    /// <summary>
+    /// Adds the check to every endpoint. Kestrel keeps one set of endpoint defaults: a host that sets its own through
+    /// <c>ConfigureEndpointDefaults</c> replaces this one, or is replaced by it, whichever is configured last.
+    /// </summary>
     public static void Use(ListenOptions listen, TimeSpan timeout) => listen.Use(next => connection => RunAsync(next, connection, timeout));
 
     private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, TimeSpan timeout)
     {
-        var input = connection.Transport.Input;
-        using (var deadline = new CancellationTokenSource(timeout))
+        // Its own method, so that what the wait needs is let go once it is over: this frame lives as long as the connection.
+        if (await FirstByteAsync(connection, timeout).ConfigureAwait(false))
         {
-            try
-            {
-                var read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
-
-                // Nothing consumed nor examined: HTTP reads the same bytes at once.
-                input.AdvanceTo(read.Buffer.Start);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-            {
-                connection.Abort(new ConnectionAbortedException("Nothing was sent within the handshake timeout."));
-                return;
-            }
+            await next(connection).ConfigureAwait(false);
         }
+    }
 
-        await next(connection).ConfigureAwait(false);
+    /// <summary>Whether a first byte came in time; if not, the connection has been cut (or has gone).</summary>
+    private static async Task<bool> FirstByteAsync(ConnectionContext connection, TimeSpan timeout)
+    {
+        var input = connection.Transport.Input;
+
+        // A stop asks every connection to close: one that has sent nothing ends then, not at its timeout.
+        var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closing);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            var read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
+
+            // Nothing consumed nor examined: HTTP reads the same bytes at once.
+            input.AdvanceTo(read.Buffer.Start);
+            return true;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            connection.Abort(new ConnectionAbortedException("Nothing was sent within the handshake timeout."));
+            return false;
+        }
+        catch (Exception ex) when (ex is ConnectionResetException or ConnectionAbortedException or IOException)
+        {
+            // Gone before it sent anything, which HTTP does not log either.
+            return false;
+        }
     }
 }
