@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace RoomHub.Server.Internal.Security;
@@ -15,25 +14,27 @@ internal static class FirstByteTimeout
     /// Adds the check to every endpoint. Kestrel keeps one set of endpoint defaults: a host that sets its own through
     /// <c>ConfigureEndpointDefaults</c> replaces this one, or is replaced by it, whichever is configured last.
     /// </summary>
-    public static void Use(ListenOptions listen, TimeSpan timeout) => listen.Use(next => connection => RunAsync(next, connection, timeout));
+    public static void Use(ListenOptions listen, TimeSpan timeout, CancellationToken stopping) =>
+        listen.Use(next => connection => RunAsync(next, connection, timeout, stopping));
 
-    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, TimeSpan timeout)
+    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, TimeSpan timeout, CancellationToken stopping)
     {
         // Its own method, so that what the wait needs is let go once it is over: this frame lives as long as the connection.
-        if (await FirstByteAsync(connection, timeout).ConfigureAwait(false))
+        if (await FirstByteAsync(connection, timeout, stopping).ConfigureAwait(false))
         {
             await next(connection).ConfigureAwait(false);
         }
     }
 
     /// <summary>Whether a first byte came in time; if not, the connection has been cut (or has gone).</summary>
-    private static async Task<bool> FirstByteAsync(ConnectionContext connection, TimeSpan timeout)
+    private static async Task<bool> FirstByteAsync(ConnectionContext connection, TimeSpan timeout, CancellationToken stopping)
     {
         var input = connection.Transport.Input;
 
-        // A stop asks every connection to close: one that has sent nothing ends then, not at its timeout.
-        var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(closing);
+        // A connection that has sent nothing ends when the instance stops, not at its timeout: Kestrel waits for every
+        // connection before it stops. (The instance's token rather than the connection's own request to close: a wait
+        // registered on that would leave the registration's memory with the connection for its whole life.)
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         deadline.CancelAfter(timeout);
         try
         {

@@ -37,10 +37,10 @@ internal static class RoomHubSecurityExtensions
             hub.HandshakeTimeout = security.Value.HandshakeTimeout;
             hub.ClientTimeoutInterval = security.Value.ClientTimeout;
         });
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>>((kestrel, security) =>
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>, IHostApplicationLifetime>((kestrel, security, lifetime) =>
         {
             kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout;
-            kestrel.ConfigureEndpointDefaults(listen => FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout));
+            kestrel.ConfigureEndpointDefaults(listen => FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout, lifetime.ApplicationStopping));
         });
 
         // Traces carry the query string as url.query; the token in it is replaced before export.
