@@ -121,6 +121,12 @@ public sealed class LegacyFrameCodecTests
     [InlineData("1e3", 1000)]
     [InlineData("2147483648", int.MaxValue)]
     [InlineData("1e400", int.MaxValue)]
+    [InlineData("1.5e1", 15)]
+    [InlineData("1E+2", 100)]
+    [InlineData("1000e-3", 1)]
+    [InlineData("0.00001e5", 1)]
+    [InlineData("2147483647", int.MaxValue)]
+    [InlineData("99999999999", int.MaxValue)]
     public void HistoryLimitIsAnyJsonSpellingOfAWholeNumber(string limit, int expected)
     {
         var command = Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""");
@@ -133,6 +139,12 @@ public sealed class LegacyFrameCodecTests
     [InlineData("-1")]
     [InlineData("1.5")]
     [InlineData("0.5")]
+    [InlineData("0.99999999999999999999")]
+    [InlineData("1.0000000000000001")]
+    [InlineData("15e-1")]
+    [InlineData("-1e400")]
+    [InlineData("1e-400")]
+    [InlineData("-0.0")]
     [InlineData("\"5\"")]
     [InlineData("null")]
     public void HistoryLimitThatIsNotAWholeNumberOfAtLeastOneIsRefused(string limit)

@@ -151,11 +151,45 @@ internal static class LegacyFrameCodec
         }
 
         // Any JSON spelling of a whole number counts (100, 100.0, 1e2); one past what history keeps is capped there later.
-        return limit.Kind == JsonValueKind.Number
-            && double.TryParse(limit.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            && value >= 1 && value == Math.Floor(value)
-            ? command with { Limit = value >= int.MaxValue ? int.MaxValue : (int)value }
+        return limit.Kind == JsonValueKind.Number && WholeNumber(limit.Text!) is >= 1 and var value
+            ? command with { Limit = value }
             : LegacyCommand.Error(Contracts.RoomErrorCodes.InvalidArgument, "\"limit\" must be a whole number of at least 1.");
+    }
+
+    /// <summary>
+    /// The value of a JSON number's text if it is a whole number, read exactly from its digits (a double would take
+    /// 0.99999999999999999999 for 1), capped at <see cref="int.MaxValue"/>; null if it has a fractional part.
+    /// </summary>
+    internal static int? WholeNumber(string text)
+    {
+        // JSON's grammar, already checked by the reader: -? int (. frac)? ([eE] [+-]? exp)?
+        var exponentAt = text.IndexOfAny(['e', 'E']);
+        var mantissa = exponentAt < 0 ? text : text[..exponentAt];
+        var negative = mantissa.StartsWith('-');
+        var point = mantissa.IndexOf('.');
+        var digits = (point < 0 ? mantissa : mantissa.Remove(point, 1)).TrimStart('-').TrimStart('0');
+        var scale = point < 0 ? 0 : mantissa.Length - point - 1;
+        if (digits.Length == 0)
+        {
+            return 0;
+        }
+
+        // value = digits × 10^(exponent − scale), with an exponent of any size.
+        var trimmed = digits.TrimEnd('0');
+        var exponent = exponentAt < 0 ? System.Numerics.BigInteger.Zero : System.Numerics.BigInteger.Parse(text.AsSpan(exponentAt + 1), System.Globalization.CultureInfo.InvariantCulture);
+        var power = exponent - scale + (digits.Length - trimmed.Length);
+        if (power < 0)
+        {
+            return null;
+        }
+
+        if (negative)
+        {
+            return -1;
+        }
+
+        // At least trimmed.Length + power digits: more than int holds is capped.
+        return trimmed.Length + power > 10 ? int.MaxValue : (int)long.Min(int.MaxValue, long.Parse(trimmed, System.Globalization.CultureInfo.InvariantCulture) * (long)Math.Pow(10, (int)power));
     }
 
     private static LegacyCommand ResumeCommand(Field room, Field lastId)
