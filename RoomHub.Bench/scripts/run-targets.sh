@@ -20,7 +20,9 @@ if [[ -n "${REPLACED_URL:-}" ]]; then
   replaced=(--url "$REPLACED_URL" ${REPLACED_PID:+--pid "$REPLACED_PID"})
 fi
 
-for n in "${@:-1 2}"; do
+rounds=("$@")
+((${#rounds[@]})) || rounds=(1 2)
+for n in "${rounds[@]}"; do
   # Saturation: as many messages as the servers take, 200 in flight.
   "${bench[@]}" cross --instances 2 --client legacy "${common[@]}" --label cross-legacy-max --out "$out/cross-legacy-max-$n.json"
   "${bench[@]}" cross --instances 2 --client lean "${common[@]}" --label cross-lean-max --out "$out/cross-lean-max-$n.json"
