@@ -14,26 +14,17 @@ public sealed class TimeoutTests
         ["RoomHub:Security:FrameTimeout"] = "00:00:01",
     };
 
-    [Fact]
-    public async Task AClientThatNeverSendsItsRequestIsCutAfterTheHandshakeTimeout()
+    [Theory]
+    [InlineData("GET / HTTP/1.1\r\nHost: x\r\n")]
+    [InlineData("")] // Kestrel alone would hold this one for its keep-alive timeout (130 s): its headers timeout starts at the first byte.
+    public async Task AClientThatDoesNotSendItsRequestIsCutAfterTheHandshakeTimeout(string sent)
     {
         await using var server = await RoomHubInstance.StartAsync(Short);
         using var tcp = new TcpClient();
         await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
-        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n"));
+        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(sent));
 
-        Assert.True(await ClosedWithinAsync(tcp.GetStream(), TimeSpan.FromSeconds(8)), "the half-sent request should be cut");
-    }
-
-    [Fact]
-    public async Task AClientThatSendsNothingAtAllIsCutAfterTheHandshakeTimeout()
-    {
-        // Kestrel alone would hold it for its keep-alive timeout (130 s): the request headers timeout starts at the first byte.
-        await using var server = await RoomHubInstance.StartAsync(Short);
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(server.BaseAddress.Host, server.BaseAddress.Port);
-
-        Assert.True(await ClosedWithinAsync(tcp.GetStream(), TimeSpan.FromSeconds(8)), "the silent connection should be cut");
+        Assert.True(await ClosedWithinAsync(tcp.GetStream(), TimeSpan.FromSeconds(8)), "the connection should be cut");
     }
 
     [Fact]
