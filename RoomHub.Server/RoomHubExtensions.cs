@@ -58,7 +58,8 @@ public static class RoomHubExtensions
             // Arguments that do not bind are refused with INVALID_ARGUMENT, as every other refusal carries its code. (A host
             // that registers SignalR's protocols again after AddRoomHub gets them unwrapped, and SignalR's bare refusals.)
             services.Remove(protocol);
-            services.AddSingleton<IHubProtocol>(provider => new ArgumentCheckingProtocol((IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!)));
+            services.AddSingleton<IHubProtocol>(provider => new ArgumentCheckingProtocol(
+                (IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!), provider.GetRequiredService<RoomHubTelemetry>()));
         }
 
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));

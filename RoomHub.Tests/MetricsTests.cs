@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.SignalR.Client;
 using RoomHub.Contracts;
 using RoomHub.Tests.Infrastructure;
 
@@ -97,6 +98,7 @@ public sealed partial class MetricsTests
         }
 
         Assert.InRange(refused, 1, 2);
+        await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => sender.Connection.InvokeAsync(nameof(IRoomHub.SendMessage), room));
         await using var legacy = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/"));
         await legacy.SendAsync($$"""{"type":"SEND_MESSAGE","roomId":"{{room}}"}""");
         await legacy.WaitForErrorAsync(RoomErrorCodes.InvalidMessage);
@@ -109,6 +111,7 @@ public sealed partial class MetricsTests
         Assert.Equal(refused, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"RATE_LIMITED\""));
         Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_MESSAGE\""));
         Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_ROOM\""));
+        Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_ARGUMENT\""));
     }
 
     private static async Task<string> ScrapeAsync(RoomHubProcess instance)

@@ -11,9 +11,9 @@ namespace RoomHub.Server.Internal;
 /// A SignalR hub protocol (JSON, MessagePack) whose calls with arguments that do not bind (a wrong type, a wrong count,
 /// an unknown method) are refused with <c>INVALID_ARGUMENT</c> and what the method takes, like every other refusal.
 /// SignalR refuses them before the hub, with only "Failed to invoke ... due to an error on the server", and passes on
-/// the reason only when it is a <see cref="HubException"/>.
+/// the reason only when it is a <see cref="HubException"/>. A refused send is counted as a rejected message.
 /// </summary>
-internal sealed class ArgumentCheckingProtocol(IHubProtocol inner) : IHubProtocol
+internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTelemetry telemetry) : IHubProtocol
 {
     public string Name => inner.Name;
 
@@ -36,6 +36,11 @@ internal sealed class ArgumentCheckingProtocol(IHubProtocol inner) : IHubProtoco
 
         if (message is InvocationBindingFailureMessage failure)
         {
+            if (failure.Target == nameof(IRoomHub.SendMessage))
+            {
+                telemetry.Rejected(RoomErrorCodes.InvalidArgument); // Counted as every other refused send is.
+            }
+
             message = new InvocationBindingFailureMessage(failure.InvocationId, failure.Target, ExceptionDispatchInfo.Capture(Refusal(failure.Target, binder)));
         }
 
