@@ -42,9 +42,21 @@ public sealed class HubFailureFilterTests
         var filter = new HubFailureFilter(new LoggerFactory([log]).CreateLogger<HubFailureFilter>());
 
         await Assert.ThrowsAsync<HubException>(async () => await filter.InvokeMethodAsync(Invocation(), _ => throw new HubException("INVALID_ROOM: no")));
-        await Assert.ThrowsAsync<OperationCanceledException>(async () => await filter.InvokeMethodAsync(Invocation(), _ => throw new OperationCanceledException()));
+        await Assert.ThrowsAsync<OperationCanceledException>(async () => await filter.InvokeMethodAsync(Invocation(), _ => throw new OperationCanceledException(new CancellationToken(canceled: true))));
 
         Assert.Empty(log.Entries);
+    }
+
+    [Fact]
+    public async Task ACancellationThatNobodyAskedForIsLoggedAsAFailure()
+    {
+        // One a dependency raised on its own (its token not cancelled): the client only sees an unexpected error.
+        using var log = new LogCapture();
+        var filter = new HubFailureFilter(new LoggerFactory([log]).CreateLogger<HubFailureFilter>());
+
+        await Assert.ThrowsAsync<TaskCanceledException>(async () => await filter.InvokeMethodAsync(Invocation(), _ => throw new TaskCanceledException()));
+
+        Assert.Single(log.Entries, e => e.Level == LogLevel.Error);
     }
 
     [Fact]

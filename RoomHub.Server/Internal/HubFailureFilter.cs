@@ -16,7 +16,7 @@ internal sealed partial class HubFailureFilter(ILogger<HubFailureFilter> logger)
         {
             return await next(context).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not (HubException or OperationCanceledException))
+        catch (Exception ex) when (ex is not HubException && !Cancellation.Requested(ex))
         {
             LogFailed(logger, context.HubMethodName, context.Context.ConnectionId, ex);
             throw;

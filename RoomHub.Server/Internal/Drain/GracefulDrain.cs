@@ -73,7 +73,7 @@ internal sealed partial class GracefulDrain(
             var grace = left < CloseGrace ? left : CloseGrace;
             await connections.CloseForReconnectAsync(connectionId, grace, time, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (!Cancellation.Requested(ex))
         {
             LogCloseFailed(logger, connectionId, ex.Message);
         }
