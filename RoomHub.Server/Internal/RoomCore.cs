@@ -164,28 +164,20 @@ internal sealed partial class RoomCore(
 
         try
         {
-            if (address is null)
+            if (address is not null && _sendsWaitingByAddress.Increment(address) > WaitingSendsPerAddress)
             {
-                await barrier.ConfigureAwait(false);
-                return;
+                throw Overloaded();
             }
 
-            try
-            {
-                if (_sendsWaitingByAddress.Increment(address) > WaitingSendsPerAddress)
-                {
-                    throw Overloaded();
-                }
-
-                await barrier.ConfigureAwait(false);
-            }
-            finally
-            {
-                _sendsWaitingByAddress.Decrement(address);
-            }
+            await barrier.ConfigureAwait(false);
         }
         finally
         {
+            if (address is not null)
+            {
+                _sendsWaitingByAddress.Decrement(address);
+            }
+
             Interlocked.Decrement(ref _sendsWaiting);
         }
     }
