@@ -113,13 +113,7 @@ public sealed class StoreCancellationTests
     {
         public Func<Exception>? Fail { get; set; }
 
-        public static void Wrap(IServiceCollection services)
-        {
-            var registered = services.Last(d => d.ServiceType == typeof(ISessionStore)).ImplementationType
-                ?? throw new InvalidOperationException("ISessionStore is not registered by type.");
-            services.AddSingleton(provider => new CancellingSessions((ISessionStore)ActivatorUtilities.CreateInstance(provider, registered)));
-            services.AddSingleton<ISessionStore>(provider => provider.GetRequiredService<CancellingSessions>());
-        }
+        public static void Wrap(IServiceCollection services) => services.Decorate<ISessionStore, CancellingSessions>(inner => new CancellingSessions(inner));
 
         public Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken) =>
             Call(() => inner.GetAsync(owner, session, cancellationToken));

@@ -27,13 +27,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     public int HeldReads => _reads.Waiting;
 
     /// <summary>Wraps the <see cref="IRoomHistory"/> that RoomHub registered; call after <c>AddRoomHub()</c>.</summary>
-    public static void Wrap(IServiceCollection services)
-    {
-        var registered = services.Last(d => d.ServiceType == typeof(IRoomHistory)).ImplementationType
-            ?? throw new InvalidOperationException("IRoomHistory is not registered by type.");
-        services.AddSingleton(provider => new HeldHistory((IRoomHistory)ActivatorUtilities.CreateInstance(provider, registered)));
-        services.AddSingleton<IRoomHistory>(provider => provider.GetRequiredService<HeldHistory>());
-    }
+    public static void Wrap(IServiceCollection services) => services.Decorate<IRoomHistory, HeldHistory>(inner => new HeldHistory(inner));
 
     /// <summary>From now on, reads after an id wait for <see cref="Release"/>.</summary>
     public void Hold() => _reads.Hold();
