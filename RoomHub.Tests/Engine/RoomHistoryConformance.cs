@@ -132,6 +132,34 @@ public abstract class RoomHistoryConformance
     }
 
     [Fact]
+    public async Task TheCountBoundHoldsExactlyAtEveryReadHoweverAppendsAndReadsInterleave()
+    {
+        // Runs of appends of several lengths between reads, so that a store which trims in batches is read both just
+        // before and just after a batch.
+        const int maxLength = 24;
+        var history = await CreateAsync(new HistoryOptions { MaxLength = maxLength });
+        var room = Rooms.Unique();
+        var stored = new List<Contracts.RoomMessage>();
+        foreach (var run in new[] { 30, 1, 2, 3, 5, 7, 1, 1, 40, 4, 6 })
+        {
+            stored.AddRange(await AppendAsync(history, room, run, i => $"m{stored.Count + i}"));
+
+            var window = stored.TakeLast(maxLength).Select(m => m.Id).ToArray();
+            Assert.Equal(window, (await history.GetLatestAsync(room, 1000, long.MaxValue, None)).Select(m => m.Id));
+            Assert.Equal(window[^3..], (await history.GetLatestAsync(room, 3, long.MaxValue, None)).Select(m => m.Id));
+
+            // After the newest message dropped, nothing is missing; after the one before it, that one is.
+            var afterLastDropped = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 1)].Id), long.MaxValue, None);
+            Assert.True(afterLastDropped.Recovered);
+            Assert.Equal(window, afterLastDropped.Messages.Select(m => m.Id));
+
+            var afterTheOneBefore = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 2)].Id), long.MaxValue, None);
+            Assert.False(afterTheOneBefore.Recovered);
+            Assert.Equal(window, afterTheOneBefore.Messages.Select(m => m.Id));
+        }
+    }
+
+    [Fact]
     public async Task AgeBoundDropsOldMessagesAndAnIdleRoomLeavesNoTrace()
     {
         var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromSeconds(1) });
@@ -214,6 +242,27 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
         var history = new RoomHistoryRedis(connection, Options.Create(settings));
         _connections[history] = connection;
         return history;
+    }
+
+    [Fact]
+    public async Task AppendsAloneKeepTheStreamWithinItsSlackPastTheCountBound()
+    {
+        const int maxLength = 40;
+        var slack = RoomHistoryRedis.TrimSlack(maxLength);
+        var history = await CreateAsync(new HistoryOptions { MaxLength = maxLength });
+        var room = Rooms.Unique();
+        var db = (await _connections[history].GetAsync()).GetDatabase();
+        var key = new RedisKeys(_connections[history].Prefix).History(room);
+
+        var lengths = new List<long>();
+        for (var i = 0; i < 3 * (maxLength + slack); i++)
+        {
+            await history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, CancellationToken.None);
+            lengths.Add(await db.StreamLengthAsync(key));
+        }
+
+        Assert.Equal(maxLength + slack, lengths.Max());
+        Assert.Contains((long)maxLength, lengths.Skip(maxLength + slack));
     }
 
     private protected override async Task<bool> HoldsAnythingAsync(IRoomHistory history, string room)

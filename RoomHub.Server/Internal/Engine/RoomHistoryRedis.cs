@@ -7,10 +7,17 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Room history in Redis Streams, one stream per room (<see cref="RedisKeys.History"/>), shared by every instance.
-/// Each append is one script: XADD, XDEL of what the count and age bounds drop, PEXPIRE so that an idle room's key
-/// disappears. Ids are the stream ids Redis assigns, so they increase within a room across instances.
-/// Entry fields: <c>m</c> = message text, <c>t</c> = accepted at (unix ms).
+/// Each append is one script: XADD, XLEN, PEXPIRE so that an idle room's key disappears, and, once the stream has
+/// grown <see cref="TrimSlack"/> entries past <see cref="HistoryOptions.MaxLength"/>, XDEL of what the count and age
+/// bounds drop. Every read applies both bounds exactly before it reads, so no answer ever shows more than the bounds
+/// allow and every resume learns of what they dropped. Ids are the stream ids Redis assigns, so they increase within a
+/// room across instances. Entry fields: <c>m</c> = message text, <c>t</c> = accepted at (unix ms).
 /// </summary>
+/// <remarks>
+/// Trimming in batches is what keeps an append cheap for Redis, which all instances share and which runs scripts one
+/// at a time: XRANGE and XDEL of one entry on every append cost about as much Redis CPU as everything else a message
+/// does there (its XADD and the backplane's PUBLISH together), while a batch of up to 256 ids costs little more than one.
+/// </remarks>
 internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : IRoomHistory
 {
     // Entries are dropped with XDEL, not XTRIM: only XDEL advances the stream's max-deleted-entry-id, which is how a
@@ -27,37 +34,44 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         if cutoff >= 0 then drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 1000)) end
         """;
 
-    // ARGV: max age (ms), max length, text, accepted at (unix ms).
-    private const string AppendScript = DropAged + "\n" + """
-        local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 't', ARGV[4])
+    // Drops the oldest entries past the count bound (ARGV[2]); needs DropAged's drop().
+    private const string DropExcess = """
         local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
         if excess > 0 then drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) end
+        """;
+
+    // ARGV: max age (ms), max length, text, accepted at (unix ms), the length past which the stream is trimmed.
+    private const string AppendScript = """
+        local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 't', ARGV[4])
+        if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[5]) then
+        """ + "\n" + DropAged + "\n" + DropExcess + "\n" + """
+        end
         redis.call('PEXPIRE', KEYS[1], ARGV[1])
         return id
         """;
 
-    // ARGV: max age (ms), lower bound (an XREVRANGE start: '-', or '(' and an id), count (0: no limit), byte budget.
-    // Reads from the newest entry down, a page at a time, and stops after the entry whose text takes the bytes read past
-    // the budget, so a large history is not read whole to answer with its end.
-    // Returns { exists, max-deleted-entry-id, entries (newest first), cut (1: stopped before the lower bound) }.
+    // ARGV: max age (ms), max length, lower bound (an XREVRANGE start: '-', or '(' and an id), count (0: no limit), byte
+    // budget. Drops what the bounds drop first, then reads from the newest entry down, a page at a time, and stops after
+    // the entry whose text takes the bytes read past the budget, so a large history is not read whole to answer with its
+    // end. Returns { exists, max-deleted-entry-id, entries (newest first), cut (1: stopped before the lower bound) }.
     private const string ReadScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return { 0 } end
-        """ + "\n" + DropAged + "\n" + """
+        """ + "\n" + DropAged + "\n" + DropExcess + "\n" + """
         local info = redis.call('XINFO', 'STREAM', KEYS[1])
         local deleted = '0-0'
         for i = 1, #info, 2 do
           if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
         end
         local entries = {}
-        local remaining = tonumber(ARGV[3])
+        local remaining = tonumber(ARGV[4])
         if remaining == 0 then remaining = math.huge end
-        local budget = tonumber(ARGV[4])
+        local budget = tonumber(ARGV[5])
         local bytes = 0
         local cut = 0
         local upper = '+'
         while remaining > 0 and cut == 0 do
           local size = math.min(100, remaining)
-          local page = redis.call('XREVRANGE', KEYS[1], upper, ARGV[2], 'COUNT', size)
+          local page = redis.call('XREVRANGE', KEYS[1], upper, ARGV[3], 'COUNT', size)
           for _, entry in ipairs(page) do
             entries[#entries + 1] = entry
             remaining = remaining - 1
@@ -75,7 +89,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         end
         if cut == 1 and #entries > 0 then
           -- Nothing older is left in the range: the entry that crossed the budget was the last one.
-          local older = redis.call('XREVRANGE', KEYS[1], '(' .. entries[#entries][1], ARGV[2], 'COUNT', 1)
+          local older = redis.call('XREVRANGE', KEYS[1], '(' .. entries[#entries][1], ARGV[3], 'COUNT', 1)
           if #older == 0 then cut = 0 end
         end
         return { 1, deleted, entries, cut }
@@ -86,11 +100,14 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 
     private long MaxAgeMs => (long)_options.MaxAge.TotalMilliseconds;
 
+    /// <summary>How far past its count bound a stream may grow before an append trims it: an eighth, 1 to 256 entries.</summary>
+    internal static int TrimSlack(int maxLength) => Math.Clamp(maxLength / 8, 1, 256);
+
     public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
         var id = (string?)await db.ScriptEvaluateAsync(AppendScript, [_keys.History(room)],
-            [MaxAgeMs, _options.MaxLength, text, sentAt.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
+            [MaxAgeMs, _options.MaxLength, text, sentAt.ToUnixTimeMilliseconds(), (long)_options.MaxLength + TrimSlack(_options.MaxLength)]).ConfigureAwait(false);
         return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
     }
 
@@ -126,7 +143,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, bool Cut)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, _options.MaxLength, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {
             return (false, StreamId.Zero, [], false);
