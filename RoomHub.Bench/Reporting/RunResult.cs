@@ -61,7 +61,13 @@ internal sealed record RunResult
     public double? ServerRssBytesPerConnection { get; init; }
     public double? ClientRssBytesPerConnection { get; init; }
     public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Deliveries per second over the run, second by second, warm-up included.</summary>
+    public IReadOnlyList<TimelinePoint> Timeline { get; init; } = [];
 }
+
+/// <summary>One interval of a run's progress: its end (seconds from the start of sending), phase and rate.</summary>
+internal sealed record TimelinePoint(double Seconds, string Phase, double DeliveriesPerSecond);
 
 internal sealed record ProcessResult
 {

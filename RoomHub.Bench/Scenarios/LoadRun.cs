@@ -102,6 +102,11 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
             await Task.WhenAll(sendTasks).ConfigureAwait(false);
 
             notes.AddRange(targets.ExitReports());
+            if (Progress.StillRising(progress.Timeline) is { } rising)
+            {
+                notes.Add(rising);
+            }
+
             var drained = await DrainAsync(stats, cancellationToken).ConfigureAwait(false);
             if (!drained)
             {
@@ -112,7 +117,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
                 }
             }
 
-            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Pause - clientGcStart.Pause, clientGcEnd.Collections - clientGcStart.Collections), notes);
+            return Summarize(plan, stats, startedAt, measured, connectSeconds, serverStart, serverEnd, redisStart, redisEnd, clientEnd - clientStart, (clientGcEnd.Pause - clientGcStart.Pause, clientGcEnd.Collections - clientGcStart.Collections), notes) with { Timeline = progress.Timeline };
         }
         finally
         {

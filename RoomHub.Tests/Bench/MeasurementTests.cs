@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using RoomHub.Bench.Measurement;
+using RoomHub.Bench.Reporting;
+using RoomHub.Bench.Scenarios;
 
 namespace RoomHub.Tests.Bench;
 
@@ -183,4 +185,26 @@ public sealed class ProcSampleTests
         Assert.True(sample.RssBytes > 1024 * 1024);
         Assert.True(sample.CpuTime > TimeSpan.Zero);
     }
+}
+
+public sealed class SteadinessTests
+{
+    private static TimelinePoint[] Timeline(params double[] measured) =>
+        [new TimelinePoint(1, "warmup", 100), .. measured.Select((rate, i) => new TimelinePoint(2 + i, "measure", rate))];
+
+    [Fact]
+    public void AWindowWhoseLastThirdOutrunsItsFirstIsStillRising()
+    {
+        var note = Progress.StillRising(Timeline(500, 520, 560, 600, 650, 700, 760, 800, 820));
+
+        Assert.NotNull(note);
+        Assert.Contains("527", note, StringComparison.Ordinal);
+        Assert.Contains("793", note, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new double[] { 1000, 900, 1100, 950, 1050, 1000, 980, 1020, 1010 })]
+    [InlineData(new double[] { 1000, 1000, 1000, 900, 800, 700 })]
+    [InlineData(new double[] { 100, 200, 400, 800, 1600 })]
+    public void ASteadyOrFallingOrShortWindowIsNot(double[] measured) => Assert.Null(Progress.StillRising(Timeline(measured)));
 }
