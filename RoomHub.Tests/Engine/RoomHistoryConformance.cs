@@ -176,6 +176,38 @@ public abstract class RoomHistoryConformance
     }
 
     [Fact]
+    public async Task MessagesPastTheAgeBoundNeverShowEvenWhenMoreThanAThousandAgeOutTogether()
+    {
+        // 1,100 messages at once (more than one trim takes, fewer than a store trimming in batches lets pile up), then one
+        // more half an age later; read first once the burst, and only it, is past the age bound. The test waits on the
+        // clock: what it checks is what time does to the messages.
+        var maxAge = TimeSpan.FromSeconds(4);
+        var history = await CreateAsync(new HistoryOptions { MaxAge = maxAge });
+        var room = Rooms.Unique();
+        var burst = new List<Contracts.RoomMessage>();
+        for (var chunk = 0; chunk < 11; chunk++)
+        {
+            burst.AddRange(await Task.WhenAll(Enumerable.Range(0, 100).Select(i => history.AppendAsync(room, $"old{chunk}-{i}", DateTimeOffset.UtcNow, None))));
+        }
+
+        var burstEnd = DateTimeOffset.UtcNow;
+        await Task.Delay(maxAge / 2);
+        var kept = await history.AppendAsync(room, "kept", DateTimeOffset.UtcNow, None);
+        var aged = burstEnd + maxAge + TimeSpan.FromMilliseconds(400) - DateTimeOffset.UtcNow;
+        if (aged > TimeSpan.Zero)
+        {
+            await Task.Delay(aged);
+        }
+
+        var burstIds = burst.Select(m => m.Id).ToHashSet();
+        var resume = await history.GetAfterAsync(room, burst.Select(m => StreamId.Parse(m.Id)).Order().ElementAt(1050), long.MaxValue, None);
+        Assert.False(resume.Recovered);
+        Assert.DoesNotContain(resume.Messages, m => burstIds.Contains(m.Id));
+        Assert.DoesNotContain(await history.GetLatestAsync(room, 1000, long.MaxValue, None), m => burstIds.Contains(m.Id));
+        Assert.Contains(kept.Id, (await history.GetLatestAsync(room, 1000, long.MaxValue, None)).Select(m => m.Id));
+    }
+
+    [Fact]
     public async Task ResumeInARoomWithNoHistoryIsRecoveredOnlyForARecentId()
     {
         var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromMinutes(10) });
@@ -263,6 +295,26 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
 
         Assert.Equal(maxLength + slack, lengths.Max());
         Assert.Contains((long)maxLength, lengths.Skip(maxLength + slack));
+    }
+
+    [Fact]
+    public async Task AReadAfterMaxLengthWasLoweredFarBelowWhatAStreamHoldsAnswersWithinTheNewBound()
+    {
+        // More entries past the new bound than one Lua unpack takes.
+        var history = await CreateAsync(new HistoryOptions { MaxLength = 8300 });
+        var room = Rooms.Unique();
+        for (var chunk = 0; chunk < 83; chunk++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 100).Select(i => history.AppendAsync(room, $"m{chunk}-{i}", DateTimeOffset.UtcNow, CancellationToken.None)));
+        }
+
+        var lowered = new RoomHistoryRedis(_connections[history], OptionsWith(new HistoryOptions { MaxLength = 10 }));
+        var latest = await lowered.GetLatestAsync(room, 100, long.MaxValue, CancellationToken.None);
+
+        Assert.Equal(10, latest.Count);
+        Assert.Equal(10, await (await _connections[history].GetAsync()).GetDatabase().StreamLengthAsync(new RedisKeys(_connections[history].Prefix).History(room)));
+        var next = await lowered.AppendAsync(room, "next", DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.Equal(next.Id, (await lowered.GetLatestAsync(room, 1, long.MaxValue, CancellationToken.None)).Single().Id);
     }
 
     private protected override async Task<bool> HoldsAnythingAsync(IRoomHistory history, string room)

@@ -23,22 +23,31 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 {
     // Entries are dropped with XDEL, not XTRIM: only XDEL advances the stream's max-deleted-entry-id, which is how a
     // resume learns whether anything after the client's last id was dropped.
+    // Entries go a thousand at a time: Lua's unpack takes a few thousand values at most, and a stream may hold more
+    // than that past a bound (the slack between two trims, or a MaxLength lowered since it grew).
     private const string DropAged = """
         local function drop(entries)
           local ids = {}
           for i, e in ipairs(entries) do ids[i] = e[1] end
           if #ids > 0 then redis.call('XDEL', KEYS[1], unpack(ids)) end
+          return #ids
         end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local cutoff = now - tonumber(ARGV[1]) - 1
-        if cutoff >= 0 then drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 1000)) end
+        if cutoff >= 0 then
+          while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 1000)) == 1000 do end
+        end
         """;
 
     // Drops the oldest entries past the count bound (ARGV[2]); needs DropAged's drop().
     private const string DropExcess = """
         local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
-        if excess > 0 then drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) end
+        while excess > 0 do
+          local dropped = drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(excess, 1000)))
+          if dropped == 0 then break end
+          excess = excess - dropped
+        end
         """;
 
     // ARGV: max age (ms), max length, text, accepted at (unix ms), the length past which the stream is trimmed.
