@@ -133,6 +133,22 @@ public sealed class ConfigurationTests
         Assert.True(new RoomHubOptionsValidator().Validate(null, new Server.RoomHubOptions { Legacy = { KeepAliveInterval = TimeSpan.Zero, KeepAliveTimeout = Timeout.InfiniteTimeSpan } }).Succeeded);
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    [InlineData(100_000, true)]
+    [InlineData(100_001, false)]
+    public void HistoryLengthIsBetweenOneAndAHundredThousand(int maxLength, bool valid)
+    {
+        var result = new RoomHubOptionsValidator().Validate(null, new Server.RoomHubOptions { History = { MaxLength = maxLength } });
+
+        Assert.Equal(valid, result.Succeeded);
+        if (!valid)
+        {
+            Assert.Contains("RoomHub:History:MaxLength must be between 1 and 100000", result.FailureMessage, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void PinnedStackExchangeRedisIsAVersion2Release()
     {
