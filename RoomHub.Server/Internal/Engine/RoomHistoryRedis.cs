@@ -23,8 +23,10 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 {
     // Entries are dropped with XDEL, not XTRIM: only XDEL advances the stream's max-deleted-entry-id, which is how a
     // resume learns whether anything after the client's last id was dropped.
-    // Entries go a thousand at a time: Lua's unpack takes a few thousand values at most, and a stream may hold more
-    // than that past a bound (the slack between two trims, or a MaxLength lowered since it grew).
+    // Entries go a hundred at a time, until none is left past the bound: XRANGE hands the script whole entries, texts
+    // included, to learn their ids, so a pass holds at most a hundred texts in the script's memory (6.4 MB at the
+    // default MaxMessageBytes); and Lua's unpack takes a few thousand values at most, while a stream may hold more than
+    // that past a bound (the slack between two trims, or a MaxLength lowered since it grew).
     private const string DropAged = """
         local function drop(entries)
           local ids = {}
@@ -36,7 +38,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local cutoff = now - tonumber(ARGV[1]) - 1
         if cutoff >= 0 then
-          while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 1000)) == 1000 do end
+          while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 100)) == 100 do end
         end
         """;
 
@@ -44,7 +46,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     private const string DropExcess = """
         local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
         while excess > 0 do
-          local dropped = drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(excess, 1000)))
+          local dropped = drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(excess, 100)))
           if dropped == 0 then break end
           excess = excess - dropped
         end
