@@ -3,6 +3,7 @@ using RoomHub.Server;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Engine;
 using RoomHub.Tests.Infrastructure;
+using StackExchange.Redis;
 
 namespace RoomHub.Tests.Engine;
 
@@ -184,11 +185,7 @@ public abstract class RoomHistoryConformance
         var maxAge = TimeSpan.FromSeconds(4);
         var history = await CreateAsync(new HistoryOptions { MaxAge = maxAge });
         var room = Rooms.Unique();
-        var burst = new List<Contracts.RoomMessage>();
-        for (var chunk = 0; chunk < 11; chunk++)
-        {
-            burst.AddRange(await Task.WhenAll(Enumerable.Range(0, 100).Select(i => history.AppendAsync(room, $"old{chunk}-{i}", DateTimeOffset.UtcNow, None))));
-        }
+        var burst = await AppendInWavesAsync(history, room, 1100, i => $"old{i}");
 
         var burstEnd = DateTimeOffset.UtcNow;
         await Task.Delay(maxAge / 2);
@@ -240,6 +237,18 @@ public abstract class RoomHistoryConformance
         Assert.Equal(ids[^2..], within.Messages.Select(m => m.Id));
     }
 
+    /// <summary>Appends in waves of a hundred at once: quicker for a long history, in no set order within a wave.</summary>
+    private protected static async Task<List<Contracts.RoomMessage>> AppendInWavesAsync(IRoomHistory history, string room, int count, Func<int, string> text)
+    {
+        var stored = new List<Contracts.RoomMessage>();
+        for (var wave = 0; wave < count; wave += 100)
+        {
+            stored.AddRange(await Task.WhenAll(Enumerable.Range(wave, Math.Min(100, count - wave)).Select(i => history.AppendAsync(room, text(i), DateTimeOffset.UtcNow, None))));
+        }
+
+        return stored;
+    }
+
     private static async Task<List<Contracts.RoomMessage>> AppendAsync(IRoomHistory history, string room, int count, Func<int, string> text)
     {
         var stored = new List<Contracts.RoomMessage>();
@@ -283,8 +292,7 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
         var slack = RoomHistoryRedis.TrimSlack(maxLength);
         var history = await CreateAsync(new HistoryOptions { MaxLength = maxLength });
         var room = Rooms.Unique();
-        var db = (await _connections[history].GetAsync()).GetDatabase();
-        var key = new RedisKeys(_connections[history].Prefix).History(room);
+        var (db, key) = await StreamOfAsync(history, room);
 
         var lengths = new List<long>();
         for (var i = 0; i < 3 * (maxLength + slack); i++)
@@ -303,24 +311,28 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
         // More entries past the new bound than one Lua unpack takes.
         var history = await CreateAsync(new HistoryOptions { MaxLength = 8300 });
         var room = Rooms.Unique();
-        for (var chunk = 0; chunk < 83; chunk++)
-        {
-            await Task.WhenAll(Enumerable.Range(0, 100).Select(i => history.AppendAsync(room, $"m{chunk}-{i}", DateTimeOffset.UtcNow, CancellationToken.None)));
-        }
+        await AppendInWavesAsync(history, room, 8300, i => $"m{i}");
 
         var lowered = new RoomHistoryRedis(_connections[history], OptionsWith(new HistoryOptions { MaxLength = 10 }));
         var latest = await lowered.GetLatestAsync(room, 100, long.MaxValue, CancellationToken.None);
 
         Assert.Equal(10, latest.Count);
-        Assert.Equal(10, await (await _connections[history].GetAsync()).GetDatabase().StreamLengthAsync(new RedisKeys(_connections[history].Prefix).History(room)));
+        var (db, key) = await StreamOfAsync(history, room);
+        Assert.Equal(10, await db.StreamLengthAsync(key));
         var next = await lowered.AppendAsync(room, "next", DateTimeOffset.UtcNow, CancellationToken.None);
         Assert.Equal(next.Id, (await lowered.GetLatestAsync(room, 1, long.MaxValue, CancellationToken.None)).Single().Id);
     }
 
     private protected override async Task<bool> HoldsAnythingAsync(IRoomHistory history, string room)
     {
+        var (db, key) = await StreamOfAsync(history, room);
+        return await db.KeyExistsAsync(key);
+    }
+
+    /// <summary>The Redis database and key of a room's stream in the store.</summary>
+    private async Task<(IDatabase Db, RedisKey Key)> StreamOfAsync(IRoomHistory history, string room)
+    {
         var connection = _connections[history];
-        var db = (await connection.GetAsync()).GetDatabase();
-        return await db.KeyExistsAsync(new RedisKeys(connection.Prefix).History(room));
+        return ((await connection.GetAsync()).GetDatabase(), new RedisKeys(connection.Prefix).History(room));
     }
 }
