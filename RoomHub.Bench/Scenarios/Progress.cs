@@ -26,10 +26,11 @@ internal sealed class Progress(RunStats stats, TargetSet targets, Action<string>
         var delivered = stats.Delivered;
         var clientCpu = Process.GetCurrentProcess().TotalProcessorTime;
         var serverCpu = targets.Servers.Select(s => s.Sample().CpuTime).ToArray();
-        Timeline.Add(new TimelinePoint(Math.Round(elapsed, 1), phase, Math.Round((delivered - _lastDelivered) / seconds)));
+        var deliveredPerSecond = (delivered - _lastDelivered) / seconds;
+        Timeline.Add(new TimelinePoint(Math.Round(elapsed, 1), phase, Math.Round(deliveredPerSecond)));
         var serverPercent = serverCpu.Zip(_lastServerCpu, (a, b) => (a - b).TotalSeconds).Sum() / seconds * 100;
         log(string.Create(CultureInfo.InvariantCulture,
-            $"[{elapsed,5:0.0}s {phase,-7}] sent {(sent - _lastSent) / seconds,9:N0} msg/s  delivered {(delivered - _lastDelivered) / seconds,11:N0}/s  order violations {stats.OrderViolations}  servers CPU {serverPercent,4:0}%  client CPU {(clientCpu - _lastClientCpu).TotalSeconds / seconds * 100,4:0}%"));
+            $"[{elapsed,5:0.0}s {phase,-7}] sent {(sent - _lastSent) / seconds,9:N0} msg/s  delivered {deliveredPerSecond,11:N0}/s  order violations {stats.OrderViolations}  servers CPU {serverPercent,4:0}%  client CPU {(clientCpu - _lastClientCpu).TotalSeconds / seconds * 100,4:0}%"));
         (_lastSent, _lastDelivered, _lastTimestamp, _lastClientCpu, _lastServerCpu) = (sent, delivered, now, clientCpu, serverCpu);
     }
 

@@ -28,6 +28,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     // default MaxMessageBytes); and Lua's unpack takes a few thousand values at most, while a stream may hold more than
     // that past a bound (the slack between two trims, or a MaxLength lowered since it grew).
     private const string DropAged = """
+        local pass = 100
         local function drop(entries)
           local ids = {}
           for i, e in ipairs(entries) do ids[i] = e[1] end
@@ -38,15 +39,15 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local cutoff = now - tonumber(ARGV[1]) - 1
         if cutoff >= 0 then
-          while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', 100)) == 100 do end
+          while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', pass)) == pass do end
         end
         """;
 
-    // Drops the oldest entries past the count bound (ARGV[2]); needs DropAged's drop().
+    // Drops the oldest entries past the count bound (ARGV[2]); needs DropAged's drop() and pass.
     private const string DropExcess = """
         local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
         while excess > 0 do
-          local dropped = drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(excess, 100)))
+          local dropped = drop(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(excess, pass)))
           if dropped == 0 then break end
           excess = excess - dropped
         end
