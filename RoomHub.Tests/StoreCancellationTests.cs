@@ -127,8 +127,8 @@ public sealed class StoreCancellationTests
         public Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken) =>
             Call(() => inner.RemoveRoomAsync(session, room, cancellationToken));
 
-        public Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken) =>
-            Call(() => inner.TouchAsync(sessions, seen, cancellationToken));
+        public Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, CancellationToken cancellationToken) =>
+            Call(() => inner.TouchAsync(sessions, cancellationToken));
 
         private Task Call(Func<Task> call) => Fail is { } fail ? Task.FromException(fail()) : call();
 

@@ -9,6 +9,10 @@ namespace RoomHub.Server.Internal;
 /// local members of those rooms (only to them, not through Redis), so a message accepted by another instance while
 /// this one was cut off is not lost to its members. Some may arrive twice, with the same id.
 /// </summary>
+/// <remarks>
+/// The outage is timed by this instance's monotonic clock and placed on Redis's, which dates the message ids: an
+/// instance whose wall clock is ahead of Redis's would otherwise start the replay after messages it missed.
+/// </remarks>
 internal sealed partial class BackplaneRecovery(
     RedisConnection redis,
     RoomCore core,
@@ -23,7 +27,7 @@ internal sealed partial class BackplaneRecovery(
 
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
-    private DateTimeOffset? _lostAt;
+    private long? _lostAt;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -51,7 +55,7 @@ internal sealed partial class BackplaneRecovery(
 
         lock (_gate)
         {
-            _lostAt ??= time.GetUtcNow();
+            _lostAt ??= time.GetTimestamp();
         }
     }
 
@@ -62,7 +66,7 @@ internal sealed partial class BackplaneRecovery(
             return;
         }
 
-        DateTimeOffset lostAt;
+        long lostAt;
         lock (_gate)
         {
             if (_lostAt is not { } at)
@@ -74,15 +78,17 @@ internal sealed partial class BackplaneRecovery(
             _lostAt = null;
         }
 
-        _ = ReplayAsync(lostAt - DetectionMargin);
+        _ = ReplayAsync(lostAt);
     }
 
-    private async Task ReplayAsync(DateTimeOffset since)
+    private async Task ReplayAsync(long lostAt)
     {
         try
         {
             var stopping = _stopping.Token;
             await Task.Delay(SettleDelay, time, stopping).ConfigureAwait(false);
+            var now = await RedisClock.NowAsync((await redis.GetAsync().ConfigureAwait(false)).GetDatabase()).ConfigureAwait(false);
+            var since = now - time.GetElapsedTime(lostAt) - DetectionMargin;
             var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), stopping).ConfigureAwait(false);
             LogReplayed(logger, replayed, since);
         }
@@ -92,7 +98,7 @@ internal sealed partial class BackplaneRecovery(
         }
     }
 
-    [LoggerMessage(1030, LogLevel.Information, "Redis subscription restored: re-sent {Messages} messages accepted since {Since:O} to local members.")]
+    [LoggerMessage(1030, LogLevel.Information, "Redis subscription restored: re-sent {Messages} messages accepted since {Since:O} (Redis's clock) to local members.")]
     private static partial void LogReplayed(ILogger logger, int messages, DateTimeOffset since);
 
     [LoggerMessage(1031, LogLevel.Warning, "Could not re-send the messages missed while the Redis subscription was down.")]

@@ -87,7 +87,7 @@ internal sealed partial class RoomCore
         if (state.SessionRef is { } session && !state.Restoring)
         {
             // The TTL of the session's rooms counts from now, its last close.
-            await BestEffortAsync(() => sessions.TouchAsync([(session, state.Rooms())], time.GetUtcNow(), CancellationToken.None), "session").ConfigureAwait(false);
+            await BestEffortAsync(() => sessions.TouchAsync([(session, state.Rooms())], CancellationToken.None), "session").ConfigureAwait(false);
         }
     }
 

@@ -56,7 +56,7 @@ internal sealed partial class RoomHubHeartbeat(
                 }
 
                 await presence.RefreshAsync(members, cancellationToken).ConfigureAwait(false);
-                await sessions.TouchAsync(live, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+                await sessions.TouchAsync(live, cancellationToken).ConfigureAwait(false);
                 refreshed = (refreshed.Members + members.Count, refreshed.Sessions + live.Count);
             }
         }

@@ -90,6 +90,6 @@ public sealed class PresenceRedisConformance : PresenceConformance
     private protected override async Task<IPresenceStore> CreateAsync(PresenceOptions options)
     {
         var settings = new RoomHubOptions { Presence = options };
-        return new PresenceRedis(await RedisStores.ConnectAsync(settings), Options.Create(settings), TimeProvider.System);
+        return new PresenceRedis(await RedisStores.ConnectAsync(settings), Options.Create(settings));
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -5,14 +6,17 @@ namespace RoomHub.Tests.Infrastructure;
 
 /// <summary>
 /// A minimal TCP load balancer on loopback: every new connection goes to the current target; a test moves the target
-/// when an instance dies, as a real balancer's health check would.
+/// when an instance dies, as a real balancer's health check would. <see cref="Hold"/> cuts the link, as a network
+/// partition would, until <see cref="Release"/>.
 /// </summary>
 public sealed class TcpForwarder : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
+    private readonly ConcurrentDictionary<TcpClient, byte> _open = new();
     private volatile int _targetPort;
+    private volatile bool _held;
 
     public TcpForwarder(int targetPort)
     {
@@ -26,6 +30,18 @@ public sealed class TcpForwarder : IAsyncDisposable
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}/");
 
     public void Retarget(int targetPort) => _targetPort = targetPort;
+
+    /// <summary>Cuts every forwarded connection, and every new one at once, until <see cref="Release"/>.</summary>
+    public void Hold()
+    {
+        _held = true;
+        foreach (var client in _open.Keys)
+        {
+            client.Dispose();
+        }
+    }
+
+    public void Release() => _held = false;
 
     private async Task AcceptAsync()
     {
@@ -47,6 +63,12 @@ public sealed class TcpForwarder : IAsyncDisposable
         using (client)
         using (var upstream = new TcpClient())
         {
+            if (_held)
+            {
+                return;
+            }
+
+            _open.TryAdd(client, 0);
             try
             {
                 await upstream.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
@@ -56,6 +78,10 @@ public sealed class TcpForwarder : IAsyncDisposable
             }
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
+            }
+            finally
+            {
+                _open.TryRemove(client, out _);
             }
         }
     }

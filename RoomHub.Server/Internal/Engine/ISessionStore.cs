@@ -1,6 +1,10 @@
 namespace RoomHub.Server.Internal.Engine;
 
-/// <summary>What is remembered of a session: its rooms, and when a connection of it was last known to be alive.</summary>
+/// <summary>
+/// What is remembered of a session: its rooms, and when a connection of it was last known to be alive, by the clock
+/// that dates the room history's message ids (Redis's, for the Redis stores), not by the clock of the instance that
+/// saw it: a returning session's replay compares the two.
+/// </summary>
 internal sealed record SessionState(IReadOnlyCollection<string> Rooms, DateTimeOffset LastSeen);
 
 /// <summary>A session as one of its connections writes to it: <paramref name="Holder"/> is that connection's id.</summary>
@@ -26,6 +30,6 @@ internal interface ISessionStore
 
     Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken);
 
-    /// <summary>Records that the sessions' connections are alive now with these rooms, and restarts their TTL.</summary>
-    Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken);
+    /// <summary>Records that the sessions' connections are alive now (by the store's clock) with these rooms, and restarts their TTL.</summary>
+    Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, CancellationToken cancellationToken);
 }

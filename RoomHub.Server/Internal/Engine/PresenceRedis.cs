@@ -6,21 +6,34 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Presence in Redis: one sorted set per room (<see cref="RedisKeys.Presence"/>) whose members are
-/// <c>{connectionId}\n{user}</c> scored by their expiry (unix ms). Reads drop expired members first, so a crashed
-/// instance's members vanish one TTL after its last heartbeat; the key itself expires when nobody refreshes it.
+/// <c>{connectionId}\n{user}</c> scored by their expiry (unix ms, by Redis's clock, so that instances whose clocks
+/// disagree still agree on who is present: see <see cref="RedisClock"/>). Reads drop expired members first, so a
+/// crashed instance's members vanish one TTL after its last heartbeat; the key itself expires when nobody refreshes it.
 /// </summary>
-internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptions> options, TimeProvider time) : IPresenceStore
+internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : IPresenceStore
 {
+    // KEYS[1]: the room's set. ARGV: TTL (ms), members... Each gets the expiry one TTL from now; the key lives two.
+    private const string AddScript = RedisClock.NowLua + "\n" + """
+        local ttl = tonumber(ARGV[1])
+        local expiry = tostring(now + ttl)
+        for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
+        redis.call('PEXPIRE', KEYS[1], 2 * ttl)
+        return 1
+        """;
+
+    // KEYS[1]: the room's set. Drops the members whose expiry has passed and returns the others.
+    private const string ReadScript = RedisClock.NowLua + "\n" + """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        return redis.call('ZRANGE', KEYS[1], 0, -1)
+        """;
+
     private readonly RedisKeys _keys = new(redis.Prefix);
-    private readonly TimeSpan _ttl = options.Value.Presence.Ttl;
+    private readonly long _ttlMs = (long)options.Value.Presence.Ttl.TotalMilliseconds;
 
     public async Task AddAsync(string room, PresenceMember member, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var key = _keys.Presence(room);
-        await Task.WhenAll(
-            db.SortedSetAddAsync(key, Encode(member), Expiry()),
-            db.KeyExpireAsync(key, 2 * _ttl)).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(AddScript, [_keys.Presence(room)], [_ttlMs, Encode(member)]).ConfigureAwait(false);
     }
 
     public async Task RemoveAsync(string room, PresenceMember member, CancellationToken cancellationToken)
@@ -37,14 +50,12 @@ internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptio
         }
 
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var expiry = Expiry();
         var batch = db.CreateBatch();
-        var pending = new List<Task>(members.Count * 2);
+        var pending = new List<Task>();
         foreach (var group in members.GroupBy(m => m.Room, StringComparer.Ordinal))
         {
-            var key = _keys.Presence(group.Key);
-            pending.Add(batch.SortedSetAddAsync(key, group.Select(m => new SortedSetEntry(Encode(m.Member), expiry)).ToArray()));
-            pending.Add(batch.KeyExpireAsync(key, 2 * _ttl));
+            RedisValue[] values = [_ttlMs, .. group.Select(m => Encode(m.Member))];
+            pending.Add(batch.ScriptEvaluateAsync(AddScript, [_keys.Presence(group.Key)], values));
         }
 
         batch.Execute();
@@ -54,18 +65,12 @@ internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptio
     public async Task<RoomPresence> GetAsync(string room, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync().ConfigureAwait(false);
-        var key = _keys.Presence(room);
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var members = await db.SortedSetRangeByScoreAsync(key, start: now, stop: double.PositiveInfinity, exclude: Exclude.Start).ConfigureAwait(false);
-        _ = db.SortedSetRemoveRangeByScoreAsync(key, double.NegativeInfinity, now, flags: CommandFlags.FireAndForget);
-
+        var members = (RedisValue[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.Presence(room)]).ConfigureAwait(false))!;
         var users = members.Select(m => Decode(m).User).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return new RoomPresence(room, members.Length, users);
     }
 
     private async Task<IDatabase> DatabaseAsync() => (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
-
-    private double Expiry() => (time.GetUtcNow() + _ttl).ToUnixTimeMilliseconds();
 
     private static RedisValue Encode(PresenceMember member) => member.ConnectionId + "\n" + member.User;
 

@@ -35,8 +35,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
           if #ids > 0 then redis.call('XDEL', KEYS[1], unpack(ids)) end
           return #ids
         end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        """ + "\n" + RedisClock.NowLua + "\n" + """
         local cutoff = now - tonumber(ARGV[1]) - 1
         if cutoff >= 0 then
           while drop(redis.call('XRANGE', KEYS[1], '-', tostring(cutoff), 'COUNT', pass)) == pass do end
@@ -68,7 +67,10 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     // the entry whose text takes the bytes read past the budget, so a large history is not read whole to answer with its
     // end. Returns { exists, max-deleted-entry-id, entries (newest first), cut (1: stopped before the lower bound) }.
     private const string ReadScript = """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return { 0 } end
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+        """ + "\n" + RedisClock.NowLua + "\n" + """
+          return { 0, now }
+        end
         """ + "\n" + DropAged + "\n" + DropExcess + "\n" + """
         local info = redis.call('XINFO', 'STREAM', KEYS[1])
         local deleted = '0-0'
@@ -126,7 +128,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 
     public async Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken)
     {
-        var (exists, _, entries, _) = await ReadAsync(room, "-", limit, maxBytes).ConfigureAwait(false);
+        var (exists, _, entries, _, _) = await ReadAsync(room, "-", limit, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
             return [];
@@ -141,10 +143,10 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     {
         // Redis has no exclusive start past its largest id; the inclusive "+" holds nothing after it either.
         var start = after is { } id ? id == StreamId.Max ? "+" : "(" + id : "-";
-        var (exists, deleted, entries, cut) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
+        var (exists, deleted, entries, cut, now) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
-            return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, DateTimeOffset.UtcNow, _options.MaxAge), []);
+            return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, now, _options.MaxAge), []);
         }
 
         var recovered = !cut && (after is null ? deleted == StreamId.Zero : after.Value >= deleted);
@@ -153,16 +155,17 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return new ResumeResult(recovered, messages);
     }
 
-    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, bool Cut)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
+    /// <summary>The read script's answer; <c>Now</c> (Redis's time, which dates the ids) is read only for a room with no stream.</summary>
+    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, bool Cut, DateTimeOffset Now)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, _options.MaxLength, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {
-            return (false, StreamId.Zero, [], false);
+            return (false, StreamId.Zero, [], false, DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]));
         }
 
-        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, (long)result[3] == 1);
+        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, (long)result[3] == 1, default);
     }
 
     private static RoomMessage[] ToMessages(string room, RedisResult[] entries)

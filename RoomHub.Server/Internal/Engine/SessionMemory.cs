@@ -51,8 +51,9 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         return Task.CompletedTask;
     }
 
-    public Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken)
+    public Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, CancellationToken cancellationToken)
     {
+        var seen = time.GetUtcNow();
         foreach (var (session, rooms) in sessions)
         {
             Update(session, claim: false, entry =>

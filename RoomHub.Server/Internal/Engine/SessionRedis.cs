@@ -6,7 +6,7 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Sessions in Redis: one hash per session (<see cref="RedisKeys.Session"/>) with a field <c>r:{room}</c> per room,
-/// <c>seen</c> (unix ms) and <c>holder</c> (the connection that claimed it last); every write but a removal restarts
+/// <c>seen</c> (unix ms, by Redis's clock) and <c>holder</c> (the connection that claimed it last); every write but a removal restarts
 /// the key's TTL. Writes are scripts that do nothing when another connection holds the session.
 /// </summary>
 internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : ISessionStore
@@ -40,10 +40,10 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         return 1
         """;
 
-    // ARGV: holder, TTL (ms), seen (unix ms), room fields...
-    private const string TouchScript = IfHeld + "\n" + """
-        redis.call('HSET', KEYS[1], 'seen', ARGV[3])
-        for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
+    // ARGV: holder, TTL (ms), room fields... The session is seen now by Redis's clock (see RedisClock).
+    private const string TouchScript = IfHeld + "\n" + RedisClock.NowLua + "\n" + """
+        redis.call('HSET', KEYS[1], 'seen', tostring(now))
+        for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return 1
         """;
@@ -84,7 +84,7 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, RoomField + room]).ConfigureAwait(false);
     }
 
-    public async Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, DateTimeOffset seen, CancellationToken cancellationToken)
+    public async Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, CancellationToken cancellationToken)
     {
         if (sessions.Count == 0)
         {
@@ -94,10 +94,9 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         var db = await DatabaseAsync().ConfigureAwait(false);
         var batch = db.CreateBatch();
         var pending = new List<Task>(sessions.Count);
-        var seenValue = seen.ToUnixTimeMilliseconds();
         foreach (var (session, rooms) in sessions)
         {
-            RedisValue[] values = [session.Holder, TtlMs, seenValue, .. rooms.Select(room => (RedisValue)(RoomField + room))];
+            RedisValue[] values = [session.Holder, TtlMs, .. rooms.Select(room => (RedisValue)(RoomField + room))];
             pending.Add(batch.ScriptEvaluateAsync(TouchScript, [Key(session)], values));
         }
 
