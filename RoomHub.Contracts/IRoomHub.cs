@@ -2,8 +2,10 @@ namespace RoomHub.Contracts;
 
 /// <summary>
 /// The methods a client may invoke on the RoomHub hub at <see cref="RoomHubPaths.Hub"/>.
-/// A failed call raises a <c>HubException</c> whose message starts with one of the
-/// <see cref="RoomErrorCodes"/> followed by <c>": "</c> and a human-readable text.
+/// A failed call raises a <c>HubException</c> whose message contains one of the <see cref="RoomErrorCodes"/>
+/// followed by <c>": "</c> and a human-readable text. SignalR puts its own words before them, e.g.
+/// <c>"An unexpected error occurred invoking 'Subscribe' on the server. RoomHubException: INVALID_ROOM: A room name is
+/// required."</c>: look for <c>"CODE: "</c> in the message, not at its start.
 /// </summary>
 public interface IRoomHub
 {

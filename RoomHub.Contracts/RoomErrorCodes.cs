@@ -1,8 +1,9 @@
 namespace RoomHub.Contracts;
 
 /// <summary>
-/// Stable codes at the start of every error the server reports to a client: a SignalR <c>HubException</c>
-/// message reads <c>"CODE: text"</c>, and a legacy error frame carries the code in its <c>code</c> field.
+/// Stable codes in every error the server reports to a client: a SignalR <c>HubException</c> message contains
+/// <c>"CODE: text"</c> after SignalR's own words (see <see cref="IRoomHub"/>), and a legacy error frame carries the code
+/// in its <c>code</c> field.
 /// </summary>
 public static class RoomErrorCodes
 {

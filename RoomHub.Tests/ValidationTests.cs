@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using RoomHub.Contracts;
@@ -126,6 +127,60 @@ public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<Clus
         }
 
         await AssertStillUsableAsync(client);
+    }
+
+    [Fact]
+    public async Task StreamsAreRefusedWithInvalidArgumentSinceNoMethodTakesOrGivesOne()
+    {
+        await using var client = await TestClient.ConnectAsync(Cluster[1]);
+
+        var streamed = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await foreach (var _ in client.Connection.StreamAsync<object>(nameof(IRoomHub.GetHistory), "room", 5))
+            {
+            }
+        });
+        var given = await Assert.ThrowsAsync<HubException>(() =>
+            client.Connection.InvokeAsync(nameof(IRoomHub.Subscribe), "room", System.Threading.Channels.Channel.CreateUnbounded<string>().Reader));
+
+        Assert.Contains(RoomErrorCodes.InvalidArgument + ": GetHistory is not a streaming method", (streamed as HubException ?? streamed.InnerException)?.Message, StringComparison.Ordinal);
+        Assert.Contains(RoomErrorCodes.InvalidArgument + ": Subscribe takes no stream arguments", given.Message, StringComparison.Ordinal);
+        await AssertStillUsableAsync(client);
+    }
+
+    /// <summary>
+    /// A message type this server does not know (a newer client's) is skipped, and what follows it is handled. SignalR
+    /// alone would parse the same frame again on every read and never handle anything after it.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AMessageOfAnUnknownTypeIsSkippedAndTheCallsAfterItAreAnswered(bool messagePack)
+    {
+        await using var socket = await RawWebSocket.ConnectAsync(Cluster[0], "/hubs/rooms");
+        await socket.SendTextAsync($"{{\"protocol\":\"{(messagePack ? "messagepack" : "json")}\",\"version\":1}}\u001e");
+        var room = Encoding.UTF8.GetBytes(Rooms.Unique("after-unknown")[..30]);
+        if (messagePack)
+        {
+            // Length-prefixed MessagePack arrays: [99], then [1, {}, "p1", "GetPresence", [room], []].
+            await socket.SendFrameAsync(0x2, new byte[] { 0x02, 0x91, 0x63 });
+            byte[] call = [0x96, 0x01, 0x80, 0xa2, (byte)'p', (byte)'1', 0xab, .. "GetPresence"u8, 0x91, (byte)(0xa0 | room.Length), .. room, 0x90];
+            await socket.SendFrameAsync(0x2, (byte[])[(byte)call.Length, .. call]);
+        }
+        else
+        {
+            await socket.SendTextAsync("{\"type\":99}\u001e");
+            await socket.SendTextAsync($"{{\"type\":1,\"invocationId\":\"p1\",\"target\":\"GetPresence\",\"arguments\":[\"{Encoding.UTF8.GetString(room)}\"]}}\u001e");
+        }
+
+        // The handshake's answer comes first; then the call's completion, which names its invocation id.
+        var answered = false;
+        while (!answered && await socket.ReadFrameAsync() is { } frame)
+        {
+            answered = frame.Payload.AsSpan().IndexOf("p1"u8) >= 0;
+        }
+
+        Assert.True(answered, "the call after the unknown message should be answered");
     }
 
     [Theory]

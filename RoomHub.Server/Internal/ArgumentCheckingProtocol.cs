@@ -11,8 +11,16 @@ namespace RoomHub.Server.Internal;
 /// A SignalR hub protocol (JSON, MessagePack) whose calls with arguments that do not bind (a wrong type, a wrong count,
 /// an unknown method) are refused with <c>INVALID_ARGUMENT</c> and what the method takes, like every other refusal.
 /// SignalR refuses them before the hub, with only "Failed to invoke ... due to an error on the server", and passes on
-/// the reason only when it is a <see cref="HubException"/>. A refused send is counted as a rejected message.
+/// the reason only when it is a <see cref="HubException"/>. So are calls made as streams (the hub has no streaming
+/// method) or with streams as arguments (none of its methods takes one), which SignalR refuses without a code. A
+/// refused send is counted as a rejected message.
 /// </summary>
+/// <remarks>
+/// A whole frame of a message type the protocol does not know (a newer client's) is skipped, as SignalR's protocols
+/// mean it to be. The protocols consume it and answer that there is no message; SignalR's reader, which bounds each
+/// message's size, takes that answer for an incomplete frame and parses the same frame again on every read, so nothing
+/// the client sent after it would ever be handled. It is handed on as a ping, which the hub ignores.
+/// </remarks>
 internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTelemetry telemetry) : IHubProtocol
 {
     public string Name => inner.Name;
@@ -29,22 +37,42 @@ internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTeleme
 
     public bool TryParseMessage(ref ReadOnlySequence<byte> input, IInvocationBinder binder, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HubMessage? message)
     {
+        var length = input.Length;
         if (!inner.TryParseMessage(ref input, binder, out message))
         {
-            return false;
-        }
-
-        if (message is InvocationBindingFailureMessage failure)
-        {
-            if (failure.Target == nameof(IRoomHub.SendMessage))
+            if (input.Length == length)
             {
-                telemetry.Rejected(RoomErrorCodes.InvalidArgument); // Counted as every other refused send is.
+                return false; // Not yet a whole frame.
             }
 
-            message = new InvocationBindingFailureMessage(failure.InvocationId, failure.Target, ExceptionDispatchInfo.Capture(Refusal(failure.Target, binder)));
+            message = PingMessage.Instance;
+            return true;
+        }
+
+        switch (message)
+        {
+            case InvocationBindingFailureMessage failure:
+                message = Refused(failure.InvocationId, failure.Target, Refusal(failure.Target, binder));
+                break;
+            case StreamInvocationMessage stream:
+                message = Refused(stream.InvocationId, stream.Target, RoomRules.Error(RoomErrorCodes.InvalidArgument, $"{stream.Target} is not a streaming method; invoke it."));
+                break;
+            case InvocationMessage { StreamIds.Length: > 0 } invocation:
+                message = Refused(invocation.InvocationId, invocation.Target, RoomRules.Error(RoomErrorCodes.InvalidArgument, $"{invocation.Target} takes no stream arguments."));
+                break;
         }
 
         return true;
+    }
+
+    private InvocationBindingFailureMessage Refused(string? invocationId, string target, RoomHubException refusal)
+    {
+        if (target == nameof(IRoomHub.SendMessage))
+        {
+            telemetry.Rejected(RoomErrorCodes.InvalidArgument); // Counted as every other refused send is.
+        }
+
+        return new InvocationBindingFailureMessage(invocationId, target, ExceptionDispatchInfo.Capture(refusal));
     }
 
     private static RoomHubException Refusal(string target, IInvocationBinder binder)
