@@ -31,9 +31,9 @@ internal sealed class SilentClientGuard(IOptions<RoomHubSecurityOptions> options
         heartbeat.OnHeartbeat(static state =>
         {
             var (guard, reader, connection) = ((SilentClientGuard, WatchedReader, ConnectionContext))state;
-            if (reader.WaitingSince is var since and not 0 && guard._time.GetElapsedTime(since) > guard._timeout)
+            if (reader.WaitingSince is var since and not 0 && guard._time.GetElapsedTime(since) > guard._timeout && reader.TryEnd())
             {
-                connection.Abort(new ConnectionAbortedException("The client sent nothing, not even a ping, within the client timeout."));
+                ConnectionCut.Abort(connection, "The client sent nothing, not even a ping, within the client timeout.", cutSocket: false);
             }
         }, (this, reader, connection));
     }
@@ -41,9 +41,13 @@ internal sealed class SilentClientGuard(IOptions<RoomHubSecurityOptions> options
     private sealed class WatchedReader(PipeReader inner, TimeProvider time) : PipeReader
     {
         private long _waitingSince;
+        private int _ended;
 
         /// <summary>When the hub began to wait for input that has not come yet; 0 while it is not waiting.</summary>
         public long WaitingSince => Volatile.Read(ref _waitingSince);
+
+        /// <summary>True the first time only: the connection is cut once, not on every heartbeat until it has gone.</summary>
+        public bool TryEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
 
         public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
 

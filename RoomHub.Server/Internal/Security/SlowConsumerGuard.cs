@@ -56,8 +56,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         SecurityLog.SlowConsumerDropped(logger, connection.ConnectionId, why);
 
         // The socket's own send is stuck behind a client that does not read: cut the TCP connection under it.
-        connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
-        connection.Abort(new ConnectionAbortedException("Slow consumer"));
+        ConnectionCut.Abort(connection, "Slow consumer", cutSocket: true);
     }
 
     /// <summary>
