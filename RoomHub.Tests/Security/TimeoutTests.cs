@@ -170,6 +170,26 @@ public sealed class TimeoutTests
         Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
     }
 
+    /// <summary>
+    /// The frame timeout runs from a frame's header on, not from its first few kilobytes: with pings off, nothing else
+    /// would ever cut a client that stops in the middle of a frame.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    [InlineData(5000)]
+    public async Task ALegacyFrameThatStopsEarlyIsCutByTheFrameTimeoutWithPingsOff(int sent)
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short)
+        {
+            ["RoomHub:Legacy:KeepAliveInterval"] = "00:00:00",
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+        await socket.SendFrameAsync(0x1, new byte[sent], declaredLength: 10_000);
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
+    }
+
     [Fact]
     public async Task ALegacyFrameDeclaringAHugeLengthIsCutOffAsSoonAsItCrossesTheSizeLimit()
     {

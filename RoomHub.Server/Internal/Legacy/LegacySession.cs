@@ -139,7 +139,7 @@ internal sealed partial class LegacySession
                 frame = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
                 var length = 0;
                 var result = next;
-                CancellationTokenSource? frameDeadline = null;
+                ITimer? frameDeadline = null;
                 try
                 {
                     // An empty final frame is complete already; anything else is read to its last fragment.
@@ -153,7 +153,16 @@ internal sealed partial class LegacySession
                         // A receive returns only once its buffer is full or the frame has ended: asking for no more than
                         // one byte past the limit makes a frame over it fail as soon as it crosses it.
                         var room = (int)Math.Min(frame.Length - length, _maxFrameBytes + 1 - length);
-                        result = await _socket.ReceiveAsync(frame.AsMemory(length, room), frameDeadline?.Token ?? cancellationToken).ConfigureAwait(false);
+                        var receive = _socket.ReceiveAsync(frame.AsMemory(length, room), cancellationToken);
+                        if (frameDeadline is null && !receive.IsCompleted && FrameTimeout != Timeout.InfiniteTimeSpan)
+                        {
+                            // A frame that never completes must not hold the connection: once a read of it has to wait
+                            // (from its header on), it has FrameTimeout to arrive whole, or the socket is cut. Frames that
+                            // arrive whole at once, most of them, need no timer.
+                            frameDeadline = TimeProvider.System.CreateTimer(static state => ((LegacySession)state!).CutStalledFrame(), this, FrameTimeout, Timeout.InfiniteTimeSpan);
+                        }
+
+                        result = await receive.ConfigureAwait(false);
                         if (result.MessageType == WebSocketMessageType.Close)
                         {
                             SetClose(WebSocketCloseStatus.NormalClosure, "");
@@ -165,13 +174,6 @@ internal sealed partial class LegacySession
                         {
                             SetClose(WebSocketCloseStatus.MessageTooBig, $"Frame larger than {_maxFrameBytes} bytes");
                             return;
-                        }
-
-                        if (!result.EndOfMessage && frameDeadline is null && FrameTimeout != Timeout.InfiniteTimeSpan)
-                        {
-                            // A frame that never completes must not hold the connection: the rest of it has a deadline.
-                            frameDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                            frameDeadline.CancelAfter(FrameTimeout);
                         }
                     }
                 }
@@ -327,6 +329,12 @@ internal sealed partial class LegacySession
         return true;
     }
 
+    private void CutStalledFrame()
+    {
+        LogFrameTimedOut(_logger, _connection.ConnectionId, FrameTimeout);
+        _socket.Abort();
+    }
+
     private void SetClose(WebSocketCloseStatus status, string reason)
     {
         lock (this)
@@ -362,6 +370,9 @@ internal sealed partial class LegacySession
 
     [LoggerMessage(3002, LogLevel.Debug, "Legacy connection {ConnectionId}: send failed: {Reason}")]
     private static partial void LogSendFailed(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(3004, LogLevel.Debug, "Legacy connection {ConnectionId}: a frame did not arrive whole within {FrameTimeout}; the connection is cut.")]
+    private static partial void LogFrameTimedOut(ILogger logger, string connectionId, TimeSpan frameTimeout);
 
     [LoggerMessage(3003, LogLevel.Warning, "Legacy connection {ConnectionId}: the hub refused the handshake: {Response}")]
     private static partial void LogHandshakeRefused(ILogger logger, string connectionId, string response);
