@@ -152,13 +152,29 @@ public sealed class LegacyFrameCodecTests
         Assert.Equal(RoomErrorCodes.InvalidArgument, Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""").ErrorCode);
     }
 
-    [Fact]
-    public void AnUnpairedSurrogateEscapeIsInvalidJsonAndSaysSo()
+    [Theory]
+    [InlineData("""{"type":"SEND_MESSAGE","roomId":"r","message":"half \ud800 a pair"}""")]
+    [InlineData("""{"type":"SEND_MESSAGE","roomId":"r","message":{"k":"\ud800"}}""")]
+    [InlineData("""{"type":"SEND_MESSAGE","roomId":"r","message":[1,{"\udc00":2}]}""")]
+    [InlineData("""{"type":"PRESENCE","room":"r","x":"\ud800"}""")]
+    [InlineData("""{"type":"PRESENCE","room":"r","x":{"y":["\udfff"]}}""")]
+    [InlineData("""{"type":"PRESENCE","room":"r","\udc00":1}""")]
+    [InlineData("""["\ud800"]""")]
+    public void AnUnpairedSurrogateEscapeAnywhereInTheFrameIsInvalidJsonAndSaysSo(string frame)
     {
-        var command = Parse("""{"type":"SEND_MESSAGE","roomId":"r","message":"half \ud800 a pair"}""");
+        var command = Parse(frame);
 
         Assert.Equal(LegacyErrorCodes.InvalidJson, command.ErrorCode);
         Assert.Contains("surrogate", command.ErrorText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EscapedTextInsideObjectMessagesAndUnknownPropertiesIsFine()
+    {
+        var command = Parse("""{"type":"SEND_MESSAGE","roomId":"r","x":"\u00e9\ud83d\ude00","message":{"k\u00e9":["\ud83d\ude00\n"]}}""");
+
+        Assert.Null(command.ErrorCode);
+        Assert.Equal("""{"k\u00e9":["\ud83d\ude00\n"]}""", command.Message);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ internal static class LegacyFrameCodec
 
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            reader.Skip();
+            SkipChecked(ref reader);
             EnsureEnd(ref reader);
             return LegacyCommand.Error(LegacyErrorCodes.InvalidFrame, "A frame must be a JSON object with a \"type\".");
         }
@@ -94,7 +94,7 @@ internal static class LegacyFrameCodec
                 case 4: message = ReadField(ref reader, frame); break;
                 case 5: limit = ReadField(ref reader, frame); break;
                 case 6: lastId = ReadField(ref reader, frame); break;
-                default: reader.Skip(); break;
+                default: SkipChecked(ref reader); break;
             }
         }
 
@@ -212,11 +212,40 @@ internal static class LegacyFrameCodec
             case JsonTokenType.StartObject or JsonTokenType.StartArray:
                 var start = (int)reader.TokenStartIndex;
                 var kind = reader.TokenType == JsonTokenType.StartObject ? JsonValueKind.Object : JsonValueKind.Array;
-                reader.Skip();
+                SkipChecked(ref reader);
                 return new Field(kind, Encoding.UTF8.GetString(frame[start..(int)reader.BytesConsumed]));
             default:
                 var raw = reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan.ToArray();
                 return new Field(reader.TokenType == JsonTokenType.Number ? JsonValueKind.Number : JsonValueKind.True, Encoding.UTF8.GetString(raw)); // true or false: the kind only needs to say "not a string"
+        }
+    }
+
+    /// <summary>
+    /// Skips the current value, as <see cref="Utf8JsonReader.Skip"/> does, but decodes every escaped string and property
+    /// name in it, so that an unpaired surrogate escape is refused wherever it is (an unknown property, an object
+    /// message), as it is in the fields that are read.
+    /// </summary>
+    private static void SkipChecked(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+        {
+            CheckEscapes(ref reader);
+            return;
+        }
+
+        var depth = reader.CurrentDepth;
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            CheckEscapes(ref reader);
+        }
+    }
+
+    /// <summary>Throws <see cref="InvalidOperationException"/>, as the fields read do, for a string that escapes half a surrogate pair.</summary>
+    private static void CheckEscapes(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+        {
+            _ = reader.GetString();
         }
     }
 
