@@ -44,7 +44,7 @@ public sealed class LegacyDurableTests(ClusterFixture fixture) : IClassFixture<C
         var answer = await legacy.WaitForJsonAsync(j => (string?)j["type"] == "RESUME", "the RESUME answer");
         Assert.Equal(room, (string?)answer["room"]);
         Assert.True((bool)answer["recovered"]!);
-        Assert.Equal([missed], answer["messages"]!.AsArray().Select(m => (string?)m!["id"]));
+        Assert.Equal([seen, missed], answer["messages"]!.AsArray().Select(m => (string?)m!["id"])); // "seen": the look-back.
 
         // RESUME joined the room: live messages follow.
         var live = await sender.SendAsync(room, "live");

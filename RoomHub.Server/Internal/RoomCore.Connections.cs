@@ -111,7 +111,7 @@ internal sealed partial class RoomCore
             ResumeResult missed;
             try
             {
-                missed = await history.GetAfterAsync(room, since, long.MaxValue, cancellationToken).ConfigureAwait(false);
+                missed = await history.GetAfterAsync(room, since, TimeSpan.Zero, long.MaxValue, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (!Cancellation.Requested(ex))
             {
@@ -147,7 +147,7 @@ internal sealed partial class RoomCore
         var missed = new Dictionary<string, IReadOnlyList<RoomMessage>>(StringComparer.Ordinal);
         foreach (var room in members.SelectMany(c => c.Rooms()).Distinct(StringComparer.Ordinal))
         {
-            missed[room] = (await history.GetAfterAsync(room, since, long.MaxValue, cancellationToken).ConfigureAwait(false)).Messages;
+            missed[room] = (await history.GetAfterAsync(room, since, TimeSpan.Zero, long.MaxValue, cancellationToken).ConfigureAwait(false)).Messages;
         }
 
         // Each member at its own pace: one that reads slowly delays nobody else's replay.

@@ -222,7 +222,7 @@ internal sealed partial class RoomCore(
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
             await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
             var state = connections.Get(connectionId);
-            var answer = Trimmed(state, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), out var bytes);
+            var answer = Trimmed(state, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, ResumeLookBack, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), after, out var bytes);
             await RoomForAnswerAsync(state, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
@@ -240,11 +240,27 @@ internal sealed partial class RoomCore(
         return whole ? messages : messages.Skip(start).ToArray(); // An array: MessagePack cannot write every list type.
     }
 
-    /// <summary>A resume's answer: not recovered when what was missed does not all fit in one answer.</summary>
-    private ResumeResult Trimmed(ConnectionState? state, ResumeResult missed, out long bytes)
+    /// <summary>
+    /// Messages of a room do not always reach its members in the order of their ids: each is stored (and given its id)
+    /// first and published second, and a message stored later, by another connection or instance, can be published
+    /// first. A client that holds a message need not hold every message with a smaller id, so a resume also brings the
+    /// messages accepted this long before its last id (the client drops those it has, by id). A publish that follows
+    /// its store by more than this is one that took its Redis operation timeout twice over.
+    /// </summary>
+    private TimeSpan ResumeLookBack => 2 * _options.RedisOperationTimeout;
+
+    /// <summary>A resume's answer: not recovered when what came after <paramref name="after"/> does not all fit in one answer.</summary>
+    private ResumeResult Trimmed(ConnectionState? state, ResumeResult missed, StreamId? after, out long bytes)
     {
         var answer = Trimmed(state, missed.Messages, out bytes, out var whole);
-        return whole ? missed : new ResumeResult(Recovered: false, answer);
+        if (whole)
+        {
+            return missed;
+        }
+
+        // Cut short: still recovered if what is left out is at or before the last id (the look-back's messages).
+        var leftOut = missed.Messages[missed.Messages.Count - answer.Count - 1];
+        return new ResumeResult(missed.Recovered && HistoryRecovery.Recovered(after, StreamId.Parse(leftOut.Id), StreamId.Zero), answer);
     }
 
     /// <summary>

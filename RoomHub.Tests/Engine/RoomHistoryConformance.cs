@@ -82,15 +82,15 @@ public abstract class RoomHistoryConformance
         var room = Rooms.Unique();
         var stored = await AppendAsync(history, room, 6, i => $"m{i}");
 
-        var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), long.MaxValue, None);
+        var resumed = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), TimeSpan.Zero, long.MaxValue, None);
         Assert.True(resumed.Recovered);
         Assert.Equal(stored.Skip(3).Select(m => m.Id), resumed.Messages.Select(m => m.Id));
 
-        var upToDate = await history.GetAfterAsync(room, StreamId.Parse(stored[^1].Id), long.MaxValue, None);
+        var upToDate = await history.GetAfterAsync(room, StreamId.Parse(stored[^1].Id), TimeSpan.Zero, long.MaxValue, None);
         Assert.True(upToDate.Recovered);
         Assert.Empty(upToDate.Messages);
 
-        var everything = await history.GetAfterAsync(room, null, long.MaxValue, None);
+        var everything = await history.GetAfterAsync(room, null, TimeSpan.Zero, long.MaxValue, None);
         Assert.True(everything.Recovered);
         Assert.Equal(6, everything.Messages.Count);
     }
@@ -102,7 +102,7 @@ public abstract class RoomHistoryConformance
         var room = Rooms.Unique();
         await history.AppendAsync(room, "m", DateTimeOffset.UtcNow, None);
 
-        var resumed = await history.GetAfterAsync(room, StreamId.Max, long.MaxValue, None);
+        var resumed = await history.GetAfterAsync(room, StreamId.Max, TimeSpan.Zero, long.MaxValue, None);
 
         Assert.True(resumed.Recovered);
         Assert.Empty(resumed.Messages);
@@ -121,15 +121,15 @@ public abstract class RoomHistoryConformance
 
         Assert.Equal(stored.Skip(7).Select(m => m.Id), (await history.GetLatestAsync(room, 100, long.MaxValue, None)).Select(m => m.Id));
 
-        var tooOld = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), long.MaxValue, None);
+        var tooOld = await history.GetAfterAsync(room, StreamId.Parse(stored[2].Id), TimeSpan.Zero, long.MaxValue, None);
         Assert.False(tooOld.Recovered);
         Assert.Equal(stored.Skip(7).Select(m => m.Id), tooOld.Messages.Select(m => m.Id));
 
-        var justInTime = await history.GetAfterAsync(room, StreamId.Parse(stored[6].Id), long.MaxValue, None);
+        var justInTime = await history.GetAfterAsync(room, StreamId.Parse(stored[6].Id), TimeSpan.Zero, long.MaxValue, None);
         Assert.True(justInTime.Recovered);
         Assert.Equal(5, justInTime.Messages.Count);
 
-        Assert.False((await history.GetAfterAsync(room, null, long.MaxValue, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, null, TimeSpan.Zero, long.MaxValue, None)).Recovered);
     }
 
     [Fact]
@@ -150,11 +150,11 @@ public abstract class RoomHistoryConformance
             Assert.Equal(window[^3..], (await history.GetLatestAsync(room, 3, long.MaxValue, None)).Select(m => m.Id));
 
             // After the newest message dropped, nothing is missing; after the one before it, that one is.
-            var afterLastDropped = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 1)].Id), long.MaxValue, None);
+            var afterLastDropped = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 1)].Id), TimeSpan.Zero, long.MaxValue, None);
             Assert.True(afterLastDropped.Recovered);
             Assert.Equal(window, afterLastDropped.Messages.Select(m => m.Id));
 
-            var afterTheOneBefore = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 2)].Id), long.MaxValue, None);
+            var afterTheOneBefore = await history.GetAfterAsync(room, StreamId.Parse(stored[^(maxLength + 2)].Id), TimeSpan.Zero, long.MaxValue, None);
             Assert.False(afterTheOneBefore.Recovered);
             Assert.Equal(window, afterTheOneBefore.Messages.Select(m => m.Id));
         }
@@ -169,7 +169,7 @@ public abstract class RoomHistoryConformance
 
         await Poll.UntilAsync(async () => (await history.GetLatestAsync(room, 10, long.MaxValue, None)).Count == 0, "the message to age out");
         var beforeFirst = StreamId.Parse(first.Id) with { Sequence = 0, Milliseconds = StreamId.Parse(first.Id).Milliseconds - 1 };
-        Assert.False((await history.GetAfterAsync(room, beforeFirst, long.MaxValue, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, beforeFirst, TimeSpan.Zero, long.MaxValue, None)).Recovered);
         await Poll.UntilAsync(async () => !await HoldsAnythingAsync(history, room), "the idle room to leave no trace");
 
         var next = await history.AppendAsync(room, "new", DateTimeOffset.UtcNow, None);
@@ -197,7 +197,7 @@ public abstract class RoomHistoryConformance
         }
 
         var burstIds = burst.Select(m => m.Id).ToHashSet();
-        var resume = await history.GetAfterAsync(room, burst.Select(m => StreamId.Parse(m.Id)).Order().ElementAt(1050), long.MaxValue, None);
+        var resume = await history.GetAfterAsync(room, burst.Select(m => StreamId.Parse(m.Id)).Order().ElementAt(1050), TimeSpan.Zero, long.MaxValue, None);
         Assert.False(resume.Recovered);
         Assert.DoesNotContain(resume.Messages, m => burstIds.Contains(m.Id));
         Assert.DoesNotContain(await history.GetLatestAsync(room, 1000, long.MaxValue, None), m => burstIds.Contains(m.Id));
@@ -210,8 +210,8 @@ public abstract class RoomHistoryConformance
         var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromMinutes(10) });
         var room = Rooms.Unique("never");
 
-        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), long.MaxValue, None)).Recovered);
-        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), long.MaxValue, None)).Recovered);
+        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), TimeSpan.Zero, long.MaxValue, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), TimeSpan.Zero, long.MaxValue, None)).Recovered);
     }
 
     [Fact]
@@ -224,17 +224,50 @@ public abstract class RoomHistoryConformance
         Assert.Equal(ids[^3..], (await history.GetLatestAsync(room, 10, 250, None)).Select(m => m.Id));
         Assert.Equal(ids[^2..], (await history.GetLatestAsync(room, 2, 250, None)).Select(m => m.Id));
 
-        var cut = await history.GetAfterAsync(room, StreamId.Parse(ids[2]), 250, None);
+        var cut = await history.GetAfterAsync(room, StreamId.Parse(ids[2]), TimeSpan.Zero, 250, None);
         Assert.False(cut.Recovered);
         Assert.Equal(ids[^3..], cut.Messages.Select(m => m.Id));
 
         // The message that crosses the budget is the oldest one asked for: nothing is left out.
-        var whole = await history.GetAfterAsync(room, StreamId.Parse(ids[6]), 250, None);
+        var whole = await history.GetAfterAsync(room, StreamId.Parse(ids[6]), TimeSpan.Zero, 250, None);
         Assert.True(whole.Recovered);
         Assert.Equal(ids[^3..], whole.Messages.Select(m => m.Id));
-        var within = await history.GetAfterAsync(room, StreamId.Parse(ids[7]), 250, None);
+        var within = await history.GetAfterAsync(room, StreamId.Parse(ids[7]), TimeSpan.Zero, 250, None);
         Assert.True(within.Recovered);
         Assert.Equal(ids[^2..], within.Messages.Select(m => m.Id));
+    }
+
+    /// <summary>
+    /// A look-back brings the messages accepted shortly before the id too (a member may hold a message without those
+    /// before it), and whether the answer is recovered still depends only on what came after the id: not on a bound
+    /// that dropped messages before it, nor on bytes that ran out among the look-back's messages.
+    /// </summary>
+    [Fact]
+    public async Task ALookBackBringsTheMessagesJustBeforeTheIdAndRecoveredStillConcernsOnlyThoseAfterIt()
+    {
+        var lookBack = TimeSpan.FromMinutes(1);
+        var history = await CreateAsync(new HistoryOptions { MaxLength = 4 });
+        var room = Rooms.Unique();
+        var ids = (await AppendAsync(history, room, 6, i => $"{i}{new string('x', 99)}")).Select(m => m.Id).ToArray();
+
+        var all = await history.GetAfterAsync(room, StreamId.Parse(ids[4]), lookBack, long.MaxValue, None);
+        Assert.True(all.Recovered); // ids[0] and ids[1] were dropped by the count bound, before the id.
+        Assert.Equal(ids[2..], all.Messages.Select(m => m.Id));
+
+        var cutInLookBack = await history.GetAfterAsync(room, StreamId.Parse(ids[3]), lookBack, 250, None);
+        Assert.True(cutInLookBack.Recovered);
+        Assert.Equal(ids[3..], cutInLookBack.Messages.Select(m => m.Id));
+
+        var cutAtTheId = await history.GetAfterAsync(room, StreamId.Parse(ids[3]), lookBack, 150, None);
+        Assert.True(cutAtTheId.Recovered); // The newest message left out is the one at the id.
+        Assert.Equal(ids[4..], cutAtTheId.Messages.Select(m => m.Id));
+
+        var cutAfter = await history.GetAfterAsync(room, StreamId.Parse(ids[2]), lookBack, 150, None);
+        Assert.False(cutAfter.Recovered);
+        Assert.Equal(ids[4..], cutAfter.Messages.Select(m => m.Id));
+
+        var none = await history.GetAfterAsync(room, StreamId.Parse(ids[5]), TimeSpan.Zero, long.MaxValue, None);
+        Assert.Empty(none.Messages);
     }
 
     /// <summary>Appends in waves of a hundred at once: quicker for a long history, in no set order within a wave.</summary>

@@ -79,7 +79,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
     public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken) =>
         inner.GetLatestAsync(room, limit, maxBytes, cancellationToken);
 
-    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, TimeSpan lookBack, long maxBytes, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _failNext, 0) == 1)
         {
@@ -88,7 +88,7 @@ internal sealed class HeldHistory(IRoomHistory inner) : IRoomHistory, IDisposabl
         }
 
         await _reads.PassAsync(cancellationToken);
-        return await inner.GetAfterAsync(room, after, maxBytes, cancellationToken);
+        return await inner.GetAfterAsync(room, after, lookBack, maxBytes, cancellationToken);
     }
 
     public void Dispose() => (inner as IDisposable)?.Dispose();

@@ -23,7 +23,9 @@ internal interface IRoomHistory
     /// The messages after <paramref name="after"/> (all of history when <see langword="null"/>), oldest first, and
     /// whether they are all of them: <c>Recovered</c> is false when a message after that id was dropped by the bounds,
     /// or was not read because the read, from the newest, stopped at the first message whose text took the UTF-8 bytes
-    /// read past <paramref name="maxBytes"/> (that one included).
+    /// read past <paramref name="maxBytes"/> (that one included). With a <paramref name="lookBack"/>, the messages
+    /// accepted that long before <paramref name="after"/> (that one included) come too, read last, as far as the bytes
+    /// allow; <c>Recovered</c> still concerns only the messages after it.
     /// </summary>
-    Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken);
+    Task<ResumeResult> GetAfterAsync(string room, StreamId? after, TimeSpan lookBack, long maxBytes, CancellationToken cancellationToken);
 }

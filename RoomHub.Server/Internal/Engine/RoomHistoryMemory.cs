@@ -58,7 +58,7 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         }
     }
 
-    public Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
+    public Task<ResumeResult> GetAfterAsync(string room, StreamId? after, TimeSpan lookBack, long maxBytes, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow();
         if (!_rooms.TryGetValue(room, out var log))
@@ -69,14 +69,17 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         lock (log)
         {
             Trim(log, now);
-            var messages = Newest(log.Entries.Where(e => after is null || e.Id > after.Value).Select(e => e.Message).ToArray(), maxBytes, out var cut);
-            var recovered = !cut && (after is null ? log.MaxDeleted == StreamId.Zero : after.Value >= log.MaxDeleted);
-            return Task.FromResult(new ResumeResult(recovered, messages));
+            var from = after is { } id && lookBack > TimeSpan.Zero ? StreamId.FromTime(id.Time - lookBack) : (StreamId?)null;
+            var messages = Newest(log.Entries.Where(e => after is null || e.Id > after.Value || e.Id >= from).Select(e => e.Message).ToArray(), maxBytes, out var leftOut);
+            return Task.FromResult(new ResumeResult(HistoryRecovery.Recovered(after, leftOut is null ? null : StreamId.Parse(leftOut.Id), log.MaxDeleted), messages));
         }
     }
 
-    /// <summary>The newest of <paramref name="messages"/> (oldest first) back to the one whose text crosses <paramref name="maxBytes"/>.</summary>
-    private static RoomMessage[] Newest(RoomMessage[] messages, long maxBytes, out bool cut)
+    /// <summary>
+    /// The newest of <paramref name="messages"/> (oldest first) back to the one whose text crosses
+    /// <paramref name="maxBytes"/>, and the newest message left out, if any.
+    /// </summary>
+    private static RoomMessage[] Newest(RoomMessage[] messages, long maxBytes, out RoomMessage? leftOut)
     {
         var bytes = 0L;
         for (var i = messages.Length - 1; i > 0; i--)
@@ -84,12 +87,12 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
             bytes += System.Text.Encoding.UTF8.GetByteCount(messages[i].Message);
             if (bytes > maxBytes)
             {
-                cut = true;
+                leftOut = messages[i - 1];
                 return messages[i..];
             }
         }
 
-        cut = false;
+        leftOut = null;
         return messages;
     }
 
@@ -149,4 +152,12 @@ internal static class HistoryRecovery
     /// </summary>
     public static bool RecoveredWithoutHistory(StreamId? after, DateTimeOffset now, TimeSpan maxAge) =>
         after is null || after.Value >= StreamId.FromTime(now - maxAge);
+
+    /// <summary>
+    /// Whether an answer holds every message after <paramref name="after"/>: none of them was dropped by the bounds (the
+    /// largest id dropped is <paramref name="deleted"/>), nor left out by the answer's bytes (the newest it left out,
+    /// <paramref name="leftOut"/>, if any, is at or before <paramref name="after"/>: one of a look-back's).
+    /// </summary>
+    public static bool Recovered(StreamId? after, StreamId? leftOut, StreamId deleted) =>
+        (leftOut is null || (after is { } id && leftOut.Value <= id)) && (after is null ? deleted == StreamId.Zero : after.Value >= deleted);
 }

@@ -62,10 +62,11 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return id
         """;
 
-    // ARGV: max age (ms), max length, lower bound (an XREVRANGE start: '-', or '(' and an id), count (0: no limit), byte
-    // budget. Drops what the bounds drop first, then reads from the newest entry down, a page at a time, and stops after
-    // the entry whose text takes the bytes read past the budget, so a large history is not read whole to answer with its
-    // end. Returns { exists, max-deleted-entry-id, entries (newest first), cut (1: stopped before the lower bound) }.
+    // ARGV: max age (ms), max length, lower bound (an XREVRANGE end: '-', an id, or '(' and an id), count (0: no limit),
+    // byte budget. Drops what the bounds drop first, then reads from the newest entry down, a page at a time, and stops
+    // after the entry whose text takes the bytes read past the budget, so a large history is not read whole to answer
+    // with its end. Returns { exists, max-deleted-entry-id, entries (newest first), the id of the newest entry in the
+    // range that was left out ('' when none was) }, or, for a room with no stream, { 0, Redis's time (unix ms) }.
     private const string ReadScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then
         """ + "\n" + RedisClock.NowLua + "\n" + """
@@ -102,12 +103,13 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
           if #page < size then break end
           upper = '(' .. page[#page][1]
         end
+        local left = ''
         if cut == 1 and #entries > 0 then
-          -- Nothing older is left in the range: the entry that crossed the budget was the last one.
+          -- Whether anything older is left in the range: the entry that crossed the budget may have been the last one.
           local older = redis.call('XREVRANGE', KEYS[1], '(' .. entries[#entries][1], ARGV[3], 'COUNT', 1)
-          if #older == 0 then cut = 0 end
+          if #older > 0 then left = older[1][1] end
         end
-        return { 1, deleted, entries, cut }
+        return { 1, deleted, entries, left }
         """;
 
     private readonly RedisKeys _keys = new(redis.Prefix);
@@ -139,33 +141,41 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         return messages;
     }
 
-    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, long maxBytes, CancellationToken cancellationToken)
+    public async Task<ResumeResult> GetAfterAsync(string room, StreamId? after, TimeSpan lookBack, long maxBytes, CancellationToken cancellationToken)
     {
         // Redis has no exclusive start past its largest id; the inclusive "+" holds nothing after it either.
-        var start = after is { } id ? id == StreamId.Max ? "+" : "(" + id : "-";
-        var (exists, deleted, entries, cut, now) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
+        var start = after switch
+        {
+            null => "-",
+            { } id when lookBack > TimeSpan.Zero => StreamId.FromTime(id.Time - lookBack).ToString(),
+            { } id => id == StreamId.Max ? "+" : "(" + id,
+        };
+        var (exists, deleted, entries, leftOut, now) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
             return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, now, _options.MaxAge), []);
         }
 
-        var recovered = !cut && (after is null ? deleted == StreamId.Zero : after.Value >= deleted);
         var messages = ToMessages(room, entries);
         Array.Reverse(messages);
-        return new ResumeResult(recovered, messages);
+        return new ResumeResult(HistoryRecovery.Recovered(after, leftOut, deleted), messages);
     }
 
-    /// <summary>The read script's answer; <c>Now</c> (Redis's time, which dates the ids) is read only for a room with no stream.</summary>
-    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, bool Cut, DateTimeOffset Now)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
+    /// <summary>
+    /// The read script's answer: <c>LeftOut</c> is the newest message in the range that the byte budget left out, if
+    /// any; <c>Now</c> (Redis's time, which dates the ids) is read only for a room with no stream.
+    /// </summary>
+    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, StreamId? LeftOut, DateTimeOffset Now)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
         var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, _options.MaxLength, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {
-            return (false, StreamId.Zero, [], false, DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]));
+            return (false, StreamId.Zero, [], null, DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]));
         }
 
-        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, (long)result[3] == 1, default);
+        var leftOut = (string?)result[3];
+        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, string.IsNullOrEmpty(leftOut) ? null : StreamId.Parse(leftOut), default);
     }
 
     private static RoomMessage[] ToMessages(string room, RedisResult[] entries)
