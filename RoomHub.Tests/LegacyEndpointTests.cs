@@ -324,6 +324,25 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
         Assert.Equal(HttpStatusCode.UpgradeRequired, response.StatusCode);
     }
 
+    /// <summary>A broken WebSocket handshake is told what is wrong with it, not to use a WebSocket client.</summary>
+    [Theory]
+    [InlineData("Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", 426, "Sec-WebSocket-Version: 13")]
+    [InlineData("Sec-WebSocket-Version: 13\r\n", 400, "Sec-WebSocket-Key")]
+    [InlineData("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n", 400, "Sec-WebSocket-Key")]
+    public async Task ABrokenUpgradeIsAnsweredWithWhatIsWrongWithIt(string headers, int status, string expected)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(Cluster[0].BaseAddress.Host, Cluster[0].BaseAddress.Port);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.UTF8.GetBytes($"GET /notification HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{headers}Connection: close\r\n\r\n"));
+
+        using var reader = new StreamReader(stream);
+        var response = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.StartsWith($"HTTP/1.1 {status} ", response, StringComparison.Ordinal);
+        Assert.Contains(expected, response, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task UnknownFormatIsRefusedAtTheUpgrade()
     {

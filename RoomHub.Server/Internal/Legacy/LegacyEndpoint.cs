@@ -32,13 +32,39 @@ internal sealed partial class LegacyEndpoint(
     private readonly LegacyHubProtocol _envelope = protocols.OfType<LegacyHubProtocol>().Single(p => p.Format == LegacyFormat.Envelope);
     private readonly RoomHubOptions _options = options.Value;
 
+    /// <summary>
+    /// Answers a request that is not a WebSocket upgrade this server can take: a plain HTTP request is told to upgrade
+    /// (426); an upgrade of a WebSocket version other than 13 is told which version is spoken (426 with
+    /// <c>Sec-WebSocket-Version: 13</c>, as RFC 6455 asks); any other broken handshake (no key, a key that is not 16
+    /// bytes in base64, not a GET) is a bad request (400).
+    /// </summary>
+    private static Task RefuseAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        if (!request.Headers.Upgrade.Any(value => value?.Contains("websocket", StringComparison.OrdinalIgnoreCase) == true))
+        {
+            response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            response.Headers.Upgrade = "websocket";
+            return response.WriteAsync("This endpoint speaks the RoomHub legacy WebSocket protocol; connect with a WebSocket client.\n");
+        }
+
+        if (request.Headers.SecWebSocketVersion.ToString() != "13")
+        {
+            response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            response.Headers.SecWebSocketVersion = "13";
+            return response.WriteAsync("Unsupported WebSocket version: this server speaks version 13 (RFC 6455).\n");
+        }
+
+        response.StatusCode = StatusCodes.Status400BadRequest;
+        return response.WriteAsync("Bad WebSocket handshake: a GET with Connection: Upgrade and a Sec-WebSocket-Key of 16 bytes in base64 is required.\n");
+    }
+
     public async Task HandleAsync(HttpContext context)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            context.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
-            context.Response.Headers.Upgrade = "websocket";
-            await context.Response.WriteAsync("This endpoint speaks the RoomHub legacy WebSocket protocol; connect with a WebSocket client.\n").ConfigureAwait(false);
+            await RefuseAsync(context).ConfigureAwait(false);
             return;
         }
 
