@@ -101,16 +101,19 @@ public sealed class LegacyDurableTests(ClusterFixture fixture) : IClassFixture<C
         await second.WaitForJsonAsync(j => (string?)j["id"] == whileAway, "the message sent while away, replayed");
     }
 
-    [Fact]
-    public async Task InvalidSessionIdIsRefusedWithAClearError()
+    /// <summary>An empty one too: a client whose session id went missing is told, rather than silently left without one.</summary>
+    [Theory]
+    [InlineData("short")]
+    [InlineData("")]
+    public async Task InvalidSessionIdIsRefusedWithAClearError(string session)
     {
         // SignalR: the handshake itself answers with the error, so the client's start fails with it.
-        await using var connection = new HubConnectionBuilder().WithUrl(new Uri(Cluster[0].HubUrl + "?session=short")).Build();
+        await using var connection = new HubConnectionBuilder().WithUrl(new Uri(Cluster[0].HubUrl + "?session=" + session)).Build();
         var refused = await Assert.ThrowsAnyAsync<Exception>(() => connection.StartAsync());
         Assert.Contains("INVALID_ARGUMENT: A session id is 16 to 128", refused.Message, StringComparison.Ordinal);
         Assert.Equal(HubConnectionState.Disconnected, connection.State);
 
-        await using var legacy = await LegacyClient.ConnectAsync(Cluster[0], "/", "session=short");
+        await using var legacy = await LegacyClient.ConnectAsync(Cluster[0], "/", "session=" + session);
         await legacy.WaitForErrorAsync(RoomErrorCodes.InvalidArgument);
         await legacy.WaitUntilClosedAsync();
     }

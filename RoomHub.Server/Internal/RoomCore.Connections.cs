@@ -156,9 +156,9 @@ internal sealed partial class RoomCore
         return missed.Values.Sum(messages => messages.Count);
     }
 
-    /// <summary>Whether the request names a session that cannot be one (no session at all is fine).</summary>
+    /// <summary>Whether the request names a session that cannot be one, an empty one included (no session at all is fine).</summary>
     public static bool HasMalformedSession(HttpContext context) =>
-        context.Request.Query[SessionParameter].ToString() is { Length: > 0 } session && !IsValidSessionId(session);
+        context.Request.Query.TryGetValue(SessionParameter, out var session) && !IsValidSessionId(session.ToString());
 
     private static bool IsValidSessionId(string session) =>
         session.Length is >= 16 and <= 128 && session.AsSpan().IndexOfAnyExcept("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 0;
