@@ -35,11 +35,13 @@ public interface IRoomHub
     Task<IReadOnlyList<RoomMessage>> GetHistory(string room, int limit);
 
     /// <summary>
-    /// Joins <paramref name="room"/> and returns every message sent to it after <paramref name="lastId"/>. Together with
-    /// the live messages that follow, nothing is missing: a message may arrive both in the result and live (with the
-    /// same id), never in neither. Unless <see cref="ResumeResult.Recovered"/> is false: history no longer reaches back to
-    /// <paramref name="lastId"/>, or what came since is more than one answer holds (then the newest that fit are
-    /// returned), and the client should reload its state.
+    /// Joins <paramref name="room"/> and returns every message sent to it after <paramref name="lastId"/>, and those
+    /// accepted in the few seconds before it (<paramref name="lastId"/>'s own included): members may receive a room's
+    /// messages out of id order, so a client holding <paramref name="lastId"/> may lack one just before it. Drop the
+    /// ones you have, by id. Together with the live messages that follow, nothing is missing: a message may arrive both
+    /// in the result and live (with the same id), never in neither. Unless <see cref="ResumeResult.Recovered"/> is
+    /// false: history no longer reaches back to <paramref name="lastId"/>, or what came since is more than one answer
+    /// holds (then the newest that fit are returned), and the client should reload its state.
     /// </summary>
     /// <param name="room">The room name.</param>
     /// <param name="lastId">The id of the last message the client has; empty for "everything history keeps".</param>

@@ -8,6 +8,7 @@ namespace RoomHub.Contracts;
 /// </param>
 /// <param name="Messages">
 /// The messages after the client's last id that history still keeps and one answer holds (the newest of them), oldest
-/// first.
+/// first, preceded, as far as the answer holds them, by those accepted in the few seconds before that id (the client
+/// may already have them: drop them by id).
 /// </param>
 public sealed record ResumeResult(bool Recovered, IReadOnlyList<RoomMessage> Messages);

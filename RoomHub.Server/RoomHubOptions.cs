@@ -47,6 +47,13 @@ public sealed class RoomHubOptions
     public TimeSpan RedisOperationTimeout { get; set; } = TimeSpan.FromSeconds(1.5);
 
     /// <summary>
+    /// How long after its store (which gives it its id) a message's publish may still reach Redis: one published later
+    /// than messages stored after it reaches members after them. Twice the operation timeout, which a store and a
+    /// publish each stay within.
+    /// </summary>
+    internal TimeSpan PublishLag => 2 * RedisOperationTimeout;
+
+    /// <summary>
     /// How long a graceful drain (on SIGTERM) may take: clients are asked to reconnect elsewhere across most of it,
     /// then the process exits. Default 30 seconds. Keep the orchestrator's grace period longer.
     /// </summary>

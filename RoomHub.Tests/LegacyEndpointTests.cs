@@ -341,6 +341,10 @@ public sealed class LegacyEndpointTests(ClusterFixture fixture) : IClassFixture<
 
         Assert.StartsWith($"HTTP/1.1 {status} ", response, StringComparison.Ordinal);
         Assert.Contains(expected, response, StringComparison.Ordinal);
+        if (status == 426)
+        {
+            Assert.Contains("Upgrade: websocket", response, StringComparison.Ordinal); // Every 426 names what to upgrade to.
+        }
     }
 
     [Fact]

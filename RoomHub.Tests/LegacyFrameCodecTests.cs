@@ -159,6 +159,8 @@ public sealed class LegacyFrameCodecTests
     [InlineData("""{"type":"PRESENCE","room":"r","x":"\ud800"}""")]
     [InlineData("""{"type":"PRESENCE","room":"r","x":{"y":["\udfff"]}}""")]
     [InlineData("""{"type":"PRESENCE","room":"r","\udc00":1}""")]
+    [InlineData("""{"type":"PRESENCE","room":"r","x\udc00":1}""")]
+    [InlineData("""{"x\ud800y":1,"type":"PRESENCE","room":"r"}""")]
     [InlineData("""["\ud800"]""")]
     public void AnUnpairedSurrogateEscapeAnywhereInTheFrameIsInvalidJsonAndSaysSo(string frame)
     {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using RoomHub.Server.Internal.Engine;
 using StackExchange.Redis;
 
@@ -17,6 +18,7 @@ internal sealed partial class BackplaneRecovery(
     RedisConnection redis,
     RoomCore core,
     TimeProvider time,
+    IOptions<RoomHubOptions> options,
     ILogger<BackplaneRecovery> logger) : IHostedService, IDisposable
 {
     /// <summary>Losses are noticed late (up to a couple of heartbeats); read history from this much earlier.</summary>
@@ -88,7 +90,8 @@ internal sealed partial class BackplaneRecovery(
             var stopping = _stopping.Token;
             await Task.Delay(SettleDelay, time, stopping).ConfigureAwait(false);
             var now = await RedisClock.NowAsync((await redis.GetAsync().ConfigureAwait(false)).GetDatabase()).ConfigureAwait(false);
-            var since = now - time.GetElapsedTime(lostAt) - DetectionMargin;
+            // A message stored shortly before the loss may have been published after it: it is re-sent too.
+            var since = now - time.GetElapsedTime(lostAt) - DetectionMargin - options.Value.PublishLag;
             var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), stopping).ConfigureAwait(false);
             LogReplayed(logger, replayed, since);
         }

@@ -244,10 +244,10 @@ internal sealed partial class RoomCore(
     /// Messages of a room do not always reach its members in the order of their ids: each is stored (and given its id)
     /// first and published second, and a message stored later, by another connection or instance, can be published
     /// first. A client that holds a message need not hold every message with a smaller id, so a resume also brings the
-    /// messages accepted this long before its last id (the client drops those it has, by id). A publish that follows
-    /// its store by more than this is one that took its Redis operation timeout twice over.
+    /// messages accepted up to <see cref="RoomHubOptions.PublishLag"/> before its last id (the client drops those it
+    /// has, by id).
     /// </summary>
-    private TimeSpan ResumeLookBack => 2 * _options.RedisOperationTimeout;
+    private TimeSpan ResumeLookBack => _options.PublishLag;
 
     /// <summary>A resume's answer: not recovered when what came after <paramref name="after"/> does not all fit in one answer.</summary>
     private ResumeResult Trimmed(ConnectionState? state, ResumeResult missed, StreamId? after, out long bytes)

@@ -76,6 +76,20 @@ public abstract class PresenceConformance
         }
     }
 
+    [Fact]
+    public async Task ARefreshOfMoreMembersOfOneRoomThanOneWriteTakesCountsThemAll()
+    {
+        var presence = await CreateAsync(new PresenceOptions());
+        var room = Rooms.Unique();
+        var members = Enumerable.Range(0, 1234).Select(i => (room, new PresenceMember($"c{i}", $"user{i % 100}"))).ToArray();
+
+        await presence.RefreshAsync(members, None);
+
+        var counted = await presence.GetAsync(room, None);
+        Assert.Equal(1234, counted.Connections);
+        Assert.Equal(100, counted.Users.Count);
+    }
+
     private protected static IOptions<RoomHubOptions> OptionsWith(PresenceOptions presence) => Options.Create(new RoomHubOptions { Presence = presence });
 }
 

@@ -13,10 +13,20 @@ namespace RoomHub.Server.Internal.Engine;
 internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : IPresenceStore
 {
     // KEYS[1]: the room's set. ARGV: TTL (ms), members... Each gets the expiry one TTL from now; the key lives two.
+    // Members go in ZADDs of 500 (a ZADD per member costs Redis several times more; unpack takes a few thousand values).
     private const string AddScript = RedisClock.NowLua + "\n" + """
         local ttl = tonumber(ARGV[1])
         local expiry = tostring(now + ttl)
-        for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
+        local batch = {}
+        for i = 2, #ARGV do
+          batch[#batch + 1] = expiry
+          batch[#batch + 1] = ARGV[i]
+          if #batch == 1000 then
+            redis.call('ZADD', KEYS[1], unpack(batch))
+            batch = {}
+          end
+        end
+        if #batch > 0 then redis.call('ZADD', KEYS[1], unpack(batch)) end
         redis.call('PEXPIRE', KEYS[1], 2 * ttl)
         return 1
         """;

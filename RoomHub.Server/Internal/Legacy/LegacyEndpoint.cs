@@ -52,6 +52,7 @@ internal sealed partial class LegacyEndpoint(
         if (request.Headers.SecWebSocketVersion.ToString() != "13")
         {
             response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            response.Headers.Upgrade = "websocket";
             response.Headers.SecWebSocketVersion = "13";
             return response.WriteAsync("Unsupported WebSocket version: this server speaks version 13 (RFC 6455).\n");
         }

@@ -85,6 +85,11 @@ internal static class LegacyFrameCodec
                 : reader.ValueTextEquals("limit"u8) ? 5
                 : reader.ValueTextEquals("lastId"u8) ? 6
                 : 0;
+            if (name == 0)
+            {
+                CheckEscapes(ref reader); // A name that is none of these may still escape half a surrogate pair.
+            }
+
             reader.Read();
             switch (name)
             {

@@ -14,13 +14,19 @@ internal static class ConnectionCut
     /// <param name="cutSocket">Also abort the HTTP request under the connection, which closes its TCP connection at once.</param>
     public static void Abort(ConnectionContext connection, string why, bool cutSocket)
     {
-        try
+        if (cutSocket)
         {
-            if (cutSocket)
+            try
             {
                 connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
             }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
 
+        try
+        {
             connection.Abort(new ConnectionAbortedException(why));
         }
         catch (ObjectDisposedException)
