@@ -156,9 +156,10 @@ public sealed class BenchEndToEndTests(BenchEndToEndTests.BenchCluster fixture, 
         var history = instance.Services.GetRequiredService<HeldHistory>();
         history.FailEveryAppend(4, of: text => !text.StartsWith(Receiver.ProbePrefix, StringComparison.Ordinal));
 
-        var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--client", client, "--connections", "10", "--room-size", "5", "--msg-rate", "4", "--duration", "1", "--warmup", "0");
+        var result = await RunAsync("rooms", "--url", instance.BaseAddress.ToString(), "--client", client, "--connections", "10", "--room-size", "5", "--msg-rate", "4", "--duration", "2", "--warmup", "0");
 
-        Assert.InRange(history.FailedAppends, 3, long.MaxValue);
+        // About 80 sends, a fourth of them failing; on a machine busy with other tests the client may get far fewer out.
+        Assert.InRange(history.FailedAppends, 1, long.MaxValue);
         Assert.Equal(history.FailedAppends, result.SendErrors);
         Assert.Equal(0, result.ForeignFrames);
         Assert.Equal(0, result.Refused);
