@@ -31,6 +31,48 @@ public sealed class CommandOrderTests(ClusterFixture fixture) : IClassFixture<Cl
         Assert.Equal(ids, history.Select(m => m.Id));
     }
 
+    /// <summary>
+    /// Several connections of one instance sending to a room at once: every member, on either instance, gets their
+    /// messages in the order of their ids, so every member sees the same order. Also with no Redis, in memory.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task MessagesAcceptedByOneInstanceReachEveryMemberInIdOrder(bool redis)
+    {
+        const int senders = 5, each = 60;
+        await using var alone = redis ? null : await RoomHubInstance.StartAsync(new Dictionary<string, string?>());
+        var accepting = alone ?? Cluster[0];
+        var room = Rooms.Unique("id-order");
+        var members = new List<TestClient>();
+        foreach (var instance in redis ? [Cluster[0], Cluster[1], Cluster[0]] : new[] { accepting, accepting, accepting })
+        {
+            var member = await TestClient.ConnectAsync(instance);
+            await member.SubscribeAsync(room);
+            members.Add(member);
+        }
+
+        var clients = await Task.WhenAll(Enumerable.Range(0, senders).Select(_ => TestClient.ConnectAsync(accepting)));
+        try
+        {
+            await Task.WhenAll(clients.Select((client, c) => Task.WhenAll(Enumerable.Range(0, each).Select(i => client.SendAsync(room, $"{c}:{i}")))));
+
+            foreach (var member in members)
+            {
+                await member.WaitForCountAsync(room, senders * each);
+                var ids = member.Received.Where(m => m.Room == room).Select(m => Server.Internal.Engine.StreamId.Parse(m.Id)).ToArray();
+                Assert.Equal(ids.Order(), ids);
+            }
+        }
+        finally
+        {
+            foreach (var client in clients.Concat(members))
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task SendsQueuedBehindAnotherCommandAreStoredInTheOrderSent()
     {

@@ -33,6 +33,7 @@ internal sealed partial class RoomCore(
     private readonly LogThrottle _publishFailures = new(time, TimeSpan.FromSeconds(1));
     private readonly LogThrottle _storeFailures = new(time, TimeSpan.FromSeconds(1));
     private readonly CountsByAddress _sendsWaitingByAddress = new();
+    private readonly RoomOrder _roomOrder = new();
     private int _sendsInFlight;
     private int _sendsWaiting;
 
@@ -91,6 +92,7 @@ internal sealed partial class RoomCore(
         // way, and published only after the one before it, so the room gets them in the order they were sent.
         var sender = connections.Get(connectionId);
         var turn = sender?.Commands.BeginSend();
+        RoomOrder.Turn? inRoom = null;
         var counted = false;
         RoomMessage stored;
         try
@@ -118,7 +120,8 @@ internal sealed partial class RoomCore(
             counted = true;
 
             // Stored first, then published: what a sender is told was accepted is in history even if delivery fails.
-            var storing = telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken));
+            // Published after the connection's previous message, and after the room's previous one (RoomOrder).
+            (var storing, inRoom) = _roomOrder.Store(name, () => telemetry.TimeAsync("history", "append", () => history.AppendAsync(name, text, time.GetUtcNow(), cancellationToken)));
             turn?.Stored();
             stored = await storing.ConfigureAwait(false);
             if (turn is not null)
@@ -126,8 +129,10 @@ internal sealed partial class RoomCore(
                 await turn.PreviousPublished.ConfigureAwait(false);
             }
 
+            await inRoom.Previous.ConfigureAwait(false);
             var publishing = hub.Clients.Group(name).ReceiveMessage(stored);
             turn?.Published();
+            inRoom.Published();
             await publishing.ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not HubException && !Cancellation.Requested(ex))
@@ -139,6 +144,7 @@ internal sealed partial class RoomCore(
         finally
         {
             turn?.Finish();
+            inRoom?.Published();
             if (counted)
             {
                 Interlocked.Decrement(ref _sendsInFlight);
