@@ -73,6 +73,89 @@ public sealed class CommandOrderTests(ClusterFixture fixture) : IClassFixture<Cl
         }
     }
 
+    /// <summary>
+    /// A send whose store fails gives up its place in the room's line only after the sends before it: a send behind it
+    /// must not overtake an earlier one still under way. Here the first message has its id but its store's answer is
+    /// held, the second's store fails, and the third must still reach the member after the first.
+    /// </summary>
+    [Fact]
+    public async Task ASendWhoseStoreFailsLetsNoLaterSendOvertakeAnEarlierOne()
+    {
+        AnswerHeldHistory? history = null;
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(), replace: services =>
+            services.Decorate<Server.Internal.Engine.IRoomHistory, AnswerHeldHistory>(inner => history = new AnswerHeldHistory(inner)));
+        var room = Rooms.Unique("give-up");
+        await using var member = await TestClient.ConnectAsync(server);
+        await member.SubscribeAsync(room);
+        await using var a = await TestClient.ConnectAsync(server);
+        await using var b = await TestClient.ConnectAsync(server);
+        await using var c = await TestClient.ConnectAsync(server);
+
+        var first = a.SendAsync(room, "hold: first");
+        await history!.Held.Task.WaitAsync(Poll.DefaultTimeout);
+        await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => b.SendAsync(room, "fail: second"));
+        var third = c.SendAsync(room, "third");
+        await history.ThirdStored.Task.WaitAsync(Poll.DefaultTimeout);
+
+        // Stored, the third would need only its publish to overtake the first: it must not reach the member meanwhile.
+        var watched = System.Diagnostics.Stopwatch.StartNew();
+        while (watched.Elapsed < TimeSpan.FromSeconds(1))
+        {
+            Assert.DoesNotContain(member.Received, m => m.Room == room);
+            await Task.Delay(20);
+        }
+
+        history.Answer.TrySetResult();
+        var ids = new[] { await first, await third };
+
+        await member.WaitForCountAsync(room, 2);
+        Assert.Equal(ids, member.Received.Where(m => m.Room == room).Select(m => m.Id));
+    }
+
+    /// <summary>Stores "hold:" messages at once (their ids are given) but answers only when told; "fail:" ones fail.</summary>
+    private sealed class AnswerHeldHistory(Server.Internal.Engine.IRoomHistory inner) : Server.Internal.Engine.IRoomHistory
+    {
+        public TaskCompletionSource Held { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource ThirdStored { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
+        {
+            if (text.StartsWith("fail:", StringComparison.Ordinal))
+            {
+                return Task.FromException<RoomMessage>(new TimeoutException("The history append timed out (test)."));
+            }
+
+            var stored = inner.AppendAsync(room, text, sentAt, cancellationToken);
+            if (text == "third")
+            {
+                ThirdStored.TrySetResult();
+            }
+
+            if (!text.StartsWith("hold:", StringComparison.Ordinal))
+            {
+                return stored;
+            }
+
+            Held.TrySetResult();
+            return AnswerLaterAsync(stored);
+        }
+
+        private async Task<RoomMessage> AnswerLaterAsync(Task<RoomMessage> stored)
+        {
+            await Answer.Task;
+            return await stored;
+        }
+
+        public Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken) =>
+            inner.GetLatestAsync(room, limit, maxBytes, cancellationToken);
+
+        public Task<ResumeResult> GetAfterAsync(string room, Server.Internal.Engine.StreamId? after, TimeSpan lookBack, long maxBytes, CancellationToken cancellationToken) =>
+            inner.GetAfterAsync(room, after, lookBack, maxBytes, cancellationToken);
+    }
+
     [Fact]
     public async Task SendsQueuedBehindAnotherCommandAreStoredInTheOrderSent()
     {

@@ -86,8 +86,8 @@ internal sealed class CommandSequencer
         /// </summary>
         public void Finish()
         {
-            Stored();
-            Published();
+            Chain(PreviousStored, _stored);
+            Chain(PreviousPublished, _published);
             Chain(PreviousFinished, _finished);
         }
     }

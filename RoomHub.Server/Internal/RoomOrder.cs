@@ -50,8 +50,24 @@ internal sealed class RoomOrder
 
         internal Task PublishedTask => _published.Task;
 
-        /// <summary>This message has been published, or will not be: the room's next one may go.</summary>
+        /// <summary>
+        /// This message has been published, or will not be: the room's next one may go, once the one before this has
+        /// (a send that gives up early must not let the next one overtake an earlier one still under way).
+        /// </summary>
         public void Published()
+        {
+            if (previous.IsCompleted)
+            {
+                Complete();
+            }
+            else
+            {
+                previous.ContinueWith(static (_, state) => ((Turn)state!).Complete(), this, CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+
+        private void Complete()
         {
             if (_published.TrySetResult())
             {
