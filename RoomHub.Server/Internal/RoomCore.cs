@@ -248,8 +248,9 @@ internal sealed partial class RoomCore(
 
     /// <summary>
     /// Messages of a room do not always reach its members in the order of their ids: each is stored (and given its id)
-    /// first and published second, and a message stored later, by another connection or instance, can be published
-    /// first. A client that holds a message need not hold every message with a smaller id, so a resume also brings the
+    /// first and published second, and a message stored later by another instance can be published first (one
+    /// instance's own keep their order: <see cref="RoomOrder"/>). A client that holds a message need not hold every
+    /// message with a smaller id, so a resume also brings the
     /// messages accepted up to <see cref="RoomHubOptions.PublishLag"/> before its last id (the client drops those it
     /// has, by id).
     /// </summary>
