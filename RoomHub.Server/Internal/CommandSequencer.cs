@@ -104,16 +104,6 @@ internal sealed class CommandSequencer
         public void Finish() => Chain(Previous, _finished);
     }
 
-    private static void Chain(Task previous, TaskCompletionSource next)
-    {
-        if (previous.IsCompleted)
-        {
-            next.TrySetResult();
-        }
-        else
-        {
-            previous.ContinueWith(static (_, state) => ((TaskCompletionSource)state!).TrySetResult(), next,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-    }
+    private static void Chain(Task previous, TaskCompletionSource next) =>
+        TaskChain.After(previous, static state => ((TaskCompletionSource)state).TrySetResult(), next);
 }

@@ -54,18 +54,7 @@ internal sealed class RoomOrder
         /// This message has been published, or will not be: the room's next one may go, once the one before this has
         /// (a send that gives up early must not let the next one overtake an earlier one still under way).
         /// </summary>
-        public void Published()
-        {
-            if (previous.IsCompleted)
-            {
-                Complete();
-            }
-            else
-            {
-                previous.ContinueWith(static (_, state) => ((Turn)state!).Complete(), this, CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-        }
+        public void Published() => TaskChain.After(previous, static state => ((Turn)state).Complete(), this);
 
         private void Complete()
         {
