@@ -89,7 +89,7 @@ internal sealed partial class BackplaneRecovery(
         {
             var stopping = _stopping.Token;
             await Task.Delay(SettleDelay, time, stopping).ConfigureAwait(false);
-            var now = await RedisClock.NowAsync((await redis.GetAsync().ConfigureAwait(false)).GetDatabase()).ConfigureAwait(false);
+            var now = await RedisClock.NowAsync(await redis.DatabaseAsync().ConfigureAwait(false)).ConfigureAwait(false);
             // A message stored shortly before the loss may have been published after it: it is re-sent too.
             var since = now - time.GetElapsedTime(lostAt) - DetectionMargin - options.Value.PublishLag;
             var replayed = await core.ReplayToLocalMembersAsync(StreamId.FromTime(since), stopping).ConfigureAwait(false);

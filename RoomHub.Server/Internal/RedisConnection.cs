@@ -50,6 +50,18 @@ internal sealed class RedisConnection : IAsyncDisposable
 
     public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
 
+    /// <summary>
+    /// The database every store and script uses, once the connection is made: at once (no allocation, nothing awaited)
+    /// when it is, so a caller issues its command in the same step.
+    /// </summary>
+    public ValueTask<IDatabase> DatabaseAsync()
+    {
+        var connecting = _connection.Value;
+        return connecting.IsCompletedSuccessfully ? new(connecting.Result.GetDatabase()) : AwaitAsync(connecting);
+
+        static async ValueTask<IDatabase> AwaitAsync(Task<IConnectionMultiplexer> connecting) => (await connecting.ConfigureAwait(false)).GetDatabase();
+    }
+
     /// <summary>The connection if it has been made, without making it.</summary>
     public IConnectionMultiplexer? Made => _connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully ? _connection.Value.Result : null;
 

@@ -42,13 +42,13 @@ internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptio
 
     public async Task AddAsync(string room, PresenceMember member, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         await db.ScriptEvaluateAsync(AddScript, [_keys.Presence(room)], [_ttlMs, Encode(member)]).ConfigureAwait(false);
     }
 
     public async Task RemoveAsync(string room, PresenceMember member, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         await db.SortedSetRemoveAsync(_keys.Presence(room), Encode(member)).ConfigureAwait(false);
     }
 
@@ -59,7 +59,7 @@ internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptio
             return;
         }
 
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var batch = db.CreateBatch();
         var pending = new List<Task>();
         foreach (var group in members.GroupBy(m => m.Room, StringComparer.Ordinal))
@@ -74,13 +74,11 @@ internal sealed class PresenceRedis(RedisConnection redis, IOptions<RoomHubOptio
 
     public async Task<RoomPresence> GetAsync(string room, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var members = (RedisValue[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.Presence(room)]).ConfigureAwait(false))!;
         var users = members.Select(m => Decode(m).User).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return new RoomPresence(room, members.Length, users);
     }
-
-    private async Task<IDatabase> DatabaseAsync() => (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
 
     private static RedisValue Encode(PresenceMember member) => member.ConnectionId + "\n" + member.User;
 

@@ -122,7 +122,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
 
     public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
-        var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var id = (string?)await db.ScriptEvaluateAsync(AppendScript, [_keys.History(room)],
             [MaxAgeMs, _options.MaxLength, text, sentAt.ToUnixTimeMilliseconds(), (long)_options.MaxLength + TrimSlack(_options.MaxLength)]).ConfigureAwait(false);
         return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
@@ -167,7 +167,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     /// </summary>
     private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, StreamId? LeftOut, DateTimeOffset Now)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
-        var db = (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, _options.MaxLength, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {

@@ -55,13 +55,13 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
 
     public async Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         return Read(await db.HashGetAllAsync(_keys.Session(owner, session)).ConfigureAwait(false));
     }
 
     public async Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var result = (RedisValue[])(await db.ScriptEvaluateAsync(ClaimScript, [Key(session)], [session.Holder, TtlMs]).ConfigureAwait(false))!;
         var fields = new HashEntry[result.Length / 2];
         for (var i = 0; i < fields.Length; i++)
@@ -74,13 +74,13 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
 
     public async Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         await db.ScriptEvaluateAsync(AddScript, [Key(session)], [session.Holder, TtlMs, RoomField + room]).ConfigureAwait(false);
     }
 
     public async Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, RoomField + room]).ConfigureAwait(false);
     }
 
@@ -91,7 +91,7 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
             return;
         }
 
-        var db = await DatabaseAsync().ConfigureAwait(false);
+        var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var batch = db.CreateBatch();
         var pending = new List<Task>(sessions.Count);
         foreach (var (session, rooms) in sessions)
@@ -130,5 +130,4 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         return remembered ? new SessionState(rooms, seen) : null;
     }
 
-    private async Task<IDatabase> DatabaseAsync() => (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
 }
