@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RoomHub.Server;
 using RoomHub.Server.Internal;
@@ -336,6 +337,59 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
 
         Assert.Equal(maxLength + slack, lengths.Max());
         Assert.Contains((long)maxLength, lengths.Skip(maxLength + slack));
+    }
+
+    [Fact]
+    public async Task AppendsGetIdsInTheOrderTheyWereIssuedWhileRedisForgetsItsScripts()
+    {
+        // A room's stores are issued one after another (RoomOrder), and members get the messages in that order, so the
+        // ids must follow it. Redis forgets its cached scripts on SCRIPT FLUSH, a restart or a failover to a replica
+        // that never loaded them; an append then must not be re-sent behind appends issued after it.
+        // A Redis of its own: the flushes would make other tests' scripts meet NOSCRIPT too.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        var settings = new RoomHubOptions { Redis = redis.Url, History = new HistoryOptions { MaxLength = 50 } };
+        await using var connection = new RedisConnection(Options.Create(settings), NullLogger<RedisConnection>.Instance);
+        var history = new RoomHistoryRedis(connection, Options.Create(settings));
+        var room = Rooms.Unique();
+        var db = await connection.DatabaseAsync();
+        using var stop = new CancellationTokenSource();
+        var flushes = 0;
+        var flusher = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await db.ExecuteAsync("SCRIPT", "FLUSH");
+                Interlocked.Increment(ref flushes);
+                await Task.Delay(2);
+            }
+        });
+
+        var appends = new List<Task<Contracts.RoomMessage>>();
+        try
+        {
+            for (var wave = 0; wave < 150; wave++)
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    appends.Add(history.AppendAsync(room, $"m{wave}-{i}", DateTimeOffset.UtcNow, CancellationToken.None));
+                }
+
+                await Task.Delay(1);
+            }
+
+            await Task.WhenAll(appends);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await flusher;
+        }
+
+        Assert.True(flushes >= 10, $"only {flushes} flushes ran among the appends");
+        var ids = appends.Select(a => StreamId.Parse(a.Result.Id)).ToArray();
+        var overtaken = ids.Zip(ids.Skip(1)).Count(pair => pair.First >= pair.Second);
+        Assert.True(overtaken == 0, $"{overtaken} of {ids.Length} appends got an id below that of an append issued before them");
     }
 
     [Fact]

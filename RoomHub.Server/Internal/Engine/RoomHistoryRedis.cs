@@ -7,9 +7,9 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Room history in Redis Streams, one stream per room (<see cref="RedisKeys.History"/>), shared by every instance.
-/// Each append is one script: XADD, XLEN, PEXPIRE so that an idle room's key disappears, and, once the stream has
-/// grown <see cref="TrimSlack"/> entries past <see cref="HistoryOptions.MaxLength"/>, XDEL of what the count and age
-/// bounds drop. Every read applies both bounds exactly before it reads, so no answer ever shows more than the bounds
+/// Each append is one short script: XADD, PEXPIRE so that an idle room's key disappears, XLEN; once the stream has
+/// grown <see cref="TrimSlack"/> entries past <see cref="HistoryOptions.MaxLength"/>, a second script XDELs what the
+/// count and age bounds drop. Every read applies both bounds exactly before it reads, so no answer ever shows more than the bounds
 /// allow and every resume learns of what they dropped. Ids are the stream ids Redis assigns, so they increase within a
 /// room across instances. Entry fields: <c>m</c> = message text, <c>t</c> = accepted at (unix ms).
 /// </summary>
@@ -52,15 +52,19 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
         end
         """;
 
-    // ARGV: max age (ms), max length, text, accepted at (unix ms), the length past which the stream is trimmed.
+    // ARGV: max age (ms), text, accepted at (unix ms). Returns { id, the stream's length }. Sent whole every time (EVAL,
+    // never EVALSHA), so Redis cannot answer it with NOSCRIPT: a script Redis has forgotten (SCRIPT FLUSH, a restart, a
+    // failover to a replica that never loaded it) would otherwise be re-sent behind the appends issued after it, and take
+    // an id above theirs, while members get a room's messages in the order its appends were issued (RoomOrder). Kept
+    // short, since Redis hashes the text of each EVAL.
     private const string AppendScript = """
-        local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 't', ARGV[4])
-        if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[5]) then
-        """ + "\n" + DropAged + "\n" + DropExcess + "\n" + """
-        end
+        local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 't', ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[1])
-        return id
+        return { id, redis.call('XLEN', KEYS[1]) }
         """;
+
+    // ARGV: max age (ms), max length. Run after an append that took the stream past its slack; its order does not matter.
+    private const string TrimScript = DropAged + "\n" + DropExcess;
 
     // ARGV: max age (ms), max length, lower bound (an XREVRANGE end: '-', an id, or '(' and an id), count (0: no limit),
     // byte budget. Drops what the bounds drop first, then reads from the newest entry down, a page at a time, and stops
@@ -123,9 +127,24 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     public async Task<RoomMessage> AppendAsync(string room, string text, DateTimeOffset sentAt, CancellationToken cancellationToken)
     {
         var db = await redis.DatabaseAsync().ConfigureAwait(false);
-        var id = (string?)await db.ScriptEvaluateAsync(AppendScript, [_keys.History(room)],
-            [MaxAgeMs, _options.MaxLength, text, sentAt.ToUnixTimeMilliseconds(), (long)_options.MaxLength + TrimSlack(_options.MaxLength)]).ConfigureAwait(false);
-        return new RoomMessage(id ?? throw new RedisException("XADD returned no id."), room, text, sentAt);
+        var key = _keys.History(room);
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(AppendScript, [key], [MaxAgeMs, text, sentAt.ToUnixTimeMilliseconds()],
+            CommandFlags.NoScriptCache).ConfigureAwait(false))!;
+        var id = (string?)result[0] ?? throw new RedisException("XADD returned no id.");
+        if ((long)result[1] > (long)_options.MaxLength + TrimSlack(_options.MaxLength))
+        {
+            try
+            {
+                await db.ScriptEvaluateAsync(TrimScript, [key], [MaxAgeMs, _options.MaxLength]).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // The message is stored and must still be published: the next append past the slack trims, and every
+                // read applies the bounds before it reads.
+            }
+        }
+
+        return new RoomMessage(id, room, text, sentAt);
     }
 
     public async Task<IReadOnlyList<RoomMessage>> GetLatestAsync(string room, int limit, long maxBytes, CancellationToken cancellationToken)
