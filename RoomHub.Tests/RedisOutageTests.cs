@@ -127,6 +127,78 @@ public sealed class RedisOutageTests
         await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the stall", TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task JoinsAndLeavesThatRedisLeftUnansweredLeaveTheInstanceReceivingTheRoomCorrectly()
+    {
+        // A stall, not a lost connection: the instance still takes Redis for connected, so the backplane is asked to
+        // subscribe and unsubscribe, and Redis never answers.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 2, redis: redis);
+        var fresh = Rooms.Unique("stalled-join");
+        var solo = Rooms.Unique("stalled-leave");
+        await using var sender = await TestClient.ConnectAsync(cluster[0]);
+        await using var joiner = await TestClient.ConnectAsync(cluster[1]);
+        await using var leaver = await TestClient.ConnectAsync(cluster[1]);
+        await leaver.SubscribeAsync(solo);
+        var held = Rooms.Unique("stalled-resume");
+        await using var holder = await TestClient.ConnectAsync(cluster[1]);
+        await holder.SubscribeAsync(held);
+        await using var resumer = await TestClient.ConnectAsync(cluster[1]);
+
+        redis.Freeze(true);
+        try
+        {
+            // The first join of a room on the instance needs Redis: refused, nothing changed.
+            var refused = await Assert.ThrowsAsync<HubException>(() => joiner.SubscribeAsync(fresh));
+            Assert.Contains(RoomErrorCodes.Unavailable + ": ", refused.Message, StringComparison.Ordinal);
+
+            // The last member's leave has taken effect on the instance when Redis fails to answer it, so it succeeds.
+            await leaver.UnsubscribeAsync(solo);
+
+            // A resume of a room with members on the instance joins without Redis, then cannot read history: refused,
+            // and not left in the room.
+            var unread = await Assert.ThrowsAsync<HubException>(() => resumer.Connection.InvokeAsync<ResumeResult>(nameof(IRoomHub.Resume), held, ""));
+            Assert.Contains(RoomErrorCodes.Unavailable + ": ", unread.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            redis.Freeze(false);
+        }
+
+        // Once Redis answers, the room joined again reaches its members on that instance: the one refused and a newcomer.
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                await joiner.SubscribeAsync(fresh);
+                return true;
+            }
+            catch (HubException)
+            {
+                return false;
+            }
+        }, "the join to succeed once Redis answers");
+        await using var newcomer = await TestClient.ConnectAsync(cluster[1]);
+        await newcomer.SubscribeAsync(fresh);
+        var toSolo = await sender.SendOnceAcceptedAsync(solo, "to the room left", TimeSpan.FromSeconds(10));
+        var toHeld = await sender.SendAsync(held, "to the room not resumed");
+        var after = await sender.SendAsync(fresh, "after");
+        await joiner.WaitForAsync(m => m.Id == after, "the room joined after the stall, on the refused member");
+        await newcomer.WaitForAsync(m => m.Id == after, "the room joined after the stall, on a newcomer");
+
+        await holder.WaitForAsync(m => m.Id == toHeld, "the room of the refused resume, on its member");
+
+        // And the room left during the stall stays left, as does the one whose resume was refused.
+        await leaver.SubscribeAsync(fresh);
+        await resumer.SubscribeAsync(fresh);
+        var marker = await sender.SendAsync(fresh, "marker");
+        await leaver.WaitForAsync(m => m.Id == marker, "a later message of a room the leaver is in");
+        await resumer.WaitForAsync(m => m.Id == marker, "a later message of a room the resumer is in");
+        Assert.DoesNotContain(leaver.Received, m => m.Id == toSolo);
+        Assert.DoesNotContain(resumer.Received, m => m.Id == toHeld);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

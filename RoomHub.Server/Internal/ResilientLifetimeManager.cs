@@ -7,9 +7,9 @@ namespace RoomHub.Server.Internal;
 /// <summary>
 /// The Redis backplane, kept serving while Redis is away. A new connection subscribes to a per-connection channel,
 /// which RoomHub never uses (it sends only to rooms, and joins rooms locally), so that subscription failing during
-/// an outage must not refuse the connection. A join or leave that would subscribe or unsubscribe a room channel is
-/// refused before the backplane is touched (the backplane cannot undo a half-done subscription). It owns the backplane,
-/// and stops it without failing the stop while Redis is away.
+/// an outage must not refuse the connection. A join that would subscribe a room channel is refused before the backplane
+/// is touched while Redis is away, and undone when Redis does not answer it; a leave always succeeds. It owns the
+/// backplane, and stops it without failing the stop while Redis is away.
 /// </summary>
 internal sealed partial class ResilientLifetimeManager(
     RedisHubLifetimeManager<RoomsHub> inner,
@@ -57,18 +57,61 @@ internal sealed partial class ResilientLifetimeManager(
         }
     }
 
-    public override Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    public override async Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         // Only the first local member's join subscribes the room's channel.
         EnsureReachableUnless(() => connections.LocalMembers(groupName) > 0);
-        return inner.AddToGroupAsync(connectionId, groupName, cancellationToken);
+        try
+        {
+            await inner.AddToGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Redis stopped answering without the connection being lost (a stall): the backplane has recorded the
+            // connection in the room before its subscription failed, so without this every later join of the room would
+            // count as done while nobody on this instance receives it.
+            await ForgetAsync(connectionId, groupName).ConfigureAwait(false);
+            throw;
+        }
     }
 
-    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
+    public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
-        // Only the last local member's leave unsubscribes it.
-        EnsureReachableUnless(() => connections.LocalMembers(groupName) > 1);
-        return inner.RemoveFromGroupAsync(connectionId, groupName, cancellationToken);
+        // Only the last local member's leave unsubscribes the room's channel, and a leave needs no answer from Redis:
+        // the backplane takes the connection out of the room and releases the channel locally before it asks Redis to
+        // unsubscribe, so when Redis is away or does not answer the leave has happened all the same, and is finished
+        // here. Redis's own record of the subscription ends with the connection to it at the latest, and a lost
+        // connection comes back without it.
+        try
+        {
+            await inner.RemoveFromGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            LogLeftWithoutRedis(logger, connectionId, ex.Message);
+            await ForgetAsync(connectionId, groupName).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes a connection out of a room in the backplane after a join or leave that Redis did not answer. The backplane
+    /// drops the room's subscription first and forgets the connection's membership only after Redis's answer to that, so
+    /// a second removal, which finds nothing left to unsubscribe and needs no Redis, finishes what the first began.
+    /// </summary>
+    private async Task ForgetAsync(string connectionId, string groupName)
+    {
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            try
+            {
+                await inner.RemoveFromGroupAsync(connectionId, groupName).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                LogLeftWithoutRedis(logger, connectionId, ex.Message);
+            }
+        }
     }
 
     private void EnsureReachableUnless(Func<bool> redisNotNeeded)
@@ -84,6 +127,9 @@ internal sealed partial class ResilientLifetimeManager(
 
     [LoggerMessage(1011, LogLevel.Debug, "Connection {ConnectionId} closed while Redis is unreachable: {Reason}")]
     private static partial void LogDisconnectedWithoutRedis(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(1013, LogLevel.Debug, "Connection {ConnectionId} taken out of a room locally while Redis does not answer: {Reason}")]
+    private static partial void LogLeftWithoutRedis(ILogger logger, string connectionId, string reason);
 
     [LoggerMessage(1012, LogLevel.Information, "Stopped without releasing the backplane's Redis subscriptions, since Redis is unreachable: {Reason}")]
     private static partial void LogStoppedWithoutRedis(ILogger logger, string reason);

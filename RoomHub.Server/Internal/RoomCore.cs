@@ -226,9 +226,22 @@ internal sealed partial class RoomCore(
         return await InTurnAsync(connectionId, async () =>
         {
             // Join first, then read: a message stored after the read is published after the join, so it arrives live.
-            await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
             var state = connections.Get(connectionId);
-            var answer = Trimmed(state, await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, ResumeLookBack, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false), after, out var bytes);
+            var joined = state?.InRoom(name) != true;
+            await JoinAsync(connectionId, name, cancellationToken).ConfigureAwait(false);
+            ResumeResult missed;
+            try
+            {
+                missed = await Unavailable(() => telemetry.TimeAsync("history", "resume", () => history.GetAfterAsync(name, after, ResumeLookBack, _options.History.MaxAnswerBytes, cancellationToken)), "read history").ConfigureAwait(false);
+            }
+            catch (RoomHubException) when (joined)
+            {
+                // Refused as UNAVAILABLE, which says nothing changed: the join this call made is undone (a leave needs no Redis).
+                await LeaveAsync(connectionId, name, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+
+            var answer = Trimmed(state, missed, after, out var bytes);
             await RoomForAnswerAsync(state, bytes, cancellationToken).ConfigureAwait(false);
             return answer;
         }).ConfigureAwait(false);
