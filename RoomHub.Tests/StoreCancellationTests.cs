@@ -118,7 +118,7 @@ public sealed class StoreCancellationTests
         public Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken) =>
             Call(() => inner.GetAsync(owner, session, cancellationToken));
 
-        public Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken) =>
+        public Task<SessionClaim> ClaimAsync(SessionRef session, CancellationToken cancellationToken) =>
             Call(() => inner.ClaimAsync(session, cancellationToken));
 
         public Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken) =>

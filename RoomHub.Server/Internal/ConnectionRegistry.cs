@@ -40,7 +40,10 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     public string SessionOwner => User is null ? "anonymous" : "user:" + User;
 
     /// <summary>The session as this connection writes to it.</summary>
-    public SessionRef? SessionRef => Session is { } session ? new SessionRef(SessionOwner, session, ConnectionId) : null;
+    public SessionRef? SessionRef => Session is { } session ? new SessionRef(SessionOwner, session, ConnectionId, SessionClaim) : null;
+
+    /// <summary>When this connection claimed its session, by the session store's clock; 0 until it has.</summary>
+    public long SessionClaim { get; set; }
 
     public PresenceMember Member => new(ConnectionId, User);
 

@@ -37,7 +37,9 @@ internal sealed partial class RoomCore
         try
         {
             // Claimed, not just read: from now on this connection's rooms are the session's, not those of an older one.
-            remembered = await telemetry.TimeAsync("session", "read", () => sessions.ClaimAsync(state.SessionRef!.Value, cancellationToken)).ConfigureAwait(false);
+            var claim = await telemetry.TimeAsync("session", "read", () => sessions.ClaimAsync(state.SessionRef!.Value, cancellationToken)).ConfigureAwait(false);
+            state.SessionClaim = claim.Claim;
+            remembered = claim.Remembered;
         }
         catch (Exception ex) when (!Cancellation.Requested(ex))
         {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using RoomHub.Server;
+using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Engine;
 using RoomHub.Tests.Infrastructure;
 
@@ -88,12 +89,14 @@ public abstract class SessionConformance
         var sessions = await CreateAsync(new RoomSessionOptions());
         var session = NewSession();
 
-        Assert.Null(await sessions.ClaimAsync(Of(session, holder: "c1"), None));
-        await sessions.AddRoomAsync(Of(session, holder: "c1"), "a", None);
+        var first = await sessions.ClaimAsync(Of(session, holder: "c1"), None);
+        Assert.Null(first.Remembered);
+        await sessions.AddRoomAsync(Of(session, holder: "c1") with { Claim = first.Claim }, "a", None);
 
         var claimed = await sessions.ClaimAsync(Of(session, holder: "c2"), None);
-        Assert.NotNull(claimed);
-        Assert.Equal(["a"], claimed.Rooms);
+        Assert.NotNull(claimed.Remembered);
+        Assert.Equal(["a"], claimed.Remembered.Rooms);
+        Assert.True(claimed.Claim > first.Claim, "a later claim is dated later");
     }
 
     [Fact]
@@ -102,11 +105,11 @@ public abstract class SessionConformance
         var sessions = await CreateAsync(new RoomSessionOptions());
         var session = NewSession();
         var old = Of(session, holder: "old");
-        var current = Of(session, holder: "new");
-        await sessions.ClaimAsync(old, None);
+        old = old with { Claim = (await sessions.ClaimAsync(old, None)).Claim };
         await sessions.AddRoomAsync(old, "a", None);
         await sessions.AddRoomAsync(old, "b", None);
-        await sessions.ClaimAsync(current, None);
+        var current = Of(session, holder: "new");
+        current = current with { Claim = (await sessions.ClaimAsync(current, None)).Claim };
         await sessions.RemoveRoomAsync(current, "a", None);
         await sessions.TouchAsync([(current, ["b"])], None);
         var seen = (await sessions.GetAsync("anonymous", session, None))!.LastSeen;
@@ -123,6 +126,24 @@ public abstract class SessionConformance
         Assert.Equal(seen, state.LastSeen);
     }
 
+    [Fact]
+    public async Task ATouchLeavesTheSessionInExactlyTheRoomsItNames()
+    {
+        // A room the connection left while its removal could not be written (Redis away) is dropped at the next touch.
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = NewSession();
+        var holder = Of(session);
+        holder = holder with { Claim = (await sessions.ClaimAsync(holder, None)).Claim };
+        await sessions.AddRoomAsync(holder, "a", None);
+        await sessions.AddRoomAsync(holder, "b", None);
+
+        await sessions.TouchAsync([(holder, ["b", "c"])], None);
+
+        var state = await sessions.GetAsync("anonymous", session, None);
+        Assert.NotNull(state);
+        Assert.Equal(["b", "c"], state.Rooms.Order(StringComparer.Ordinal));
+    }
+
     private protected static IOptions<RoomHubOptions> OptionsWith(RoomSessionOptions sessions) => Options.Create(new RoomHubOptions { Sessions = sessions });
 }
 
@@ -134,9 +155,38 @@ public sealed class SessionMemoryConformance : SessionConformance
 
 public sealed class SessionRedisConformance : SessionConformance
 {
+    private readonly Dictionary<ISessionStore, RedisConnection> _connections = [];
+
     private protected override async Task<ISessionStore> CreateAsync(RoomSessionOptions options)
     {
         var settings = new RoomHubOptions { Sessions = options };
-        return new SessionRedis(await RedisStores.ConnectAsync(settings), Options.Create(settings));
+        var connection = await RedisStores.ConnectAsync(settings);
+        var sessions = new SessionRedis(connection, Options.Create(settings));
+        _connections[sessions] = connection;
+        return sessions;
+    }
+
+    [Fact]
+    public async Task AfterRedisLosesTheRecordTheNewestClaimTakesTheSessionBackWhoeverWritesFirst()
+    {
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = Guid.NewGuid().ToString("N");
+        var old = new SessionRef("anonymous", session, "old");
+        old = old with { Claim = (await sessions.ClaimAsync(old, CancellationToken.None)).Claim };
+        var current = new SessionRef("anonymous", session, "new");
+        current = current with { Claim = (await sessions.ClaimAsync(current, CancellationToken.None)).Claim };
+        await sessions.TouchAsync([(current, ["kept"])], CancellationToken.None);
+
+        // The record is lost (a restart without persistence, FLUSHALL); the older connection's heartbeat comes first.
+        var connection = _connections[sessions];
+        await (await connection.DatabaseAsync()).KeyDeleteAsync(new RedisKeys(connection.Prefix).Session("anonymous", session));
+        await sessions.TouchAsync([(old, ["left-by-the-new-connection"])], CancellationToken.None);
+        await sessions.TouchAsync([(current, ["kept"])], CancellationToken.None);
+        await sessions.TouchAsync([(old, ["left-by-the-new-connection"])], CancellationToken.None);
+        await sessions.AddRoomAsync(old, "joined-by-the-old-connection", CancellationToken.None);
+
+        var state = await sessions.GetAsync("anonymous", session, CancellationToken.None);
+        Assert.NotNull(state);
+        Assert.Equal(["kept"], state.Rooms);
     }
 }

@@ -9,6 +9,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
     private readonly ConcurrentDictionary<(string Owner, string Session), Entry> _sessions = new();
     private readonly TimeSpan _ttl = options.Value.Sessions.Ttl;
     private long _claims;
+    private long _claimOrder;
 
     public Task<SessionState?> GetAsync(string owner, string session, CancellationToken cancellationToken)
     {
@@ -28,11 +29,13 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         return Task.FromResult<SessionState?>(null);
     }
 
-    public Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
+    public Task<SessionClaim> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
         SessionState? remembered = null;
         Update(session, claim: true, entry => remembered = entry.State());
-        return Task.FromResult(remembered);
+
+        // Nothing here outlives the process, so claims need no clock: their order is enough.
+        return Task.FromResult(new SessionClaim(remembered, Interlocked.Increment(ref _claimOrder)));
     }
 
     public Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
@@ -58,6 +61,7 @@ internal sealed class SessionMemory(IOptions<RoomHubOptions> options, TimeProvid
         {
             Update(session, claim: false, entry =>
             {
+                entry.Rooms.Clear();
                 entry.Rooms.UnionWith(rooms);
                 entry.LastSeen = seen;
                 entry.Remembered = true;

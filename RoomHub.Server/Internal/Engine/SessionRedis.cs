@@ -6,45 +6,64 @@ namespace RoomHub.Server.Internal.Engine;
 
 /// <summary>
 /// Sessions in Redis: one hash per session (<see cref="RedisKeys.Session"/>) with a field <c>r:{room}</c> per room,
-/// <c>seen</c> (unix ms, by Redis's clock) and <c>holder</c> (the connection that claimed it last); every write but a removal restarts
-/// the key's TTL. Writes are scripts that do nothing when another connection holds the session.
+/// <c>seen</c> (unix ms, by Redis's clock), <c>holder</c> (the connection that claimed it last) and <c>claim</c> (when, in
+/// µs by Redis's clock); every write but a removal restarts the key's TTL. Writes are scripts that do nothing when another connection holds the session.
 /// </summary>
 internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOptions> options) : ISessionStore
 {
     private const string RoomField = "r:";
     private const string SeenField = "seen";
 
-    // KEYS[1]: the session. ARGV[1]: the writing connection. Every write script starts here.
+    // KEYS[1]: the session. ARGV[1]: the writing connection, ARGV[2]: when it claimed the session (µs, Redis's clock).
+    // Every write script starts here. A connection other than the holder writes nothing, unless its claim is newer than
+    // the holder's: only after Redis lost the record (a restart without persistence, FLUSHALL) can a connection that is
+    // not the last to claim write first, and the newest claim then takes the session back at its next write. A
+    // holder recorded without a claim time is never overtaken.
     private const string IfHeld = """
         local holder = redis.call('HGET', KEYS[1], 'holder')
-        if holder and holder ~= ARGV[1] then return 0 end
+        if holder ~= ARGV[1] then
+          if holder then
+            local claim = redis.call('HGET', KEYS[1], 'claim')
+            if not claim or tonumber(claim) >= tonumber(ARGV[2]) then return 0 end
+          end
+          redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'claim', ARGV[2])
+        end
         """;
 
-    // ARGV: holder, TTL (ms).
+    // ARGV: holder, TTL (ms). Returns { claim time (µs, Redis's clock), the session's fields }.
     private const string ClaimScript = """
-        redis.call('HSET', KEYS[1], 'holder', ARGV[1])
+        local t = redis.call('TIME')
+        local claim = t[1] .. string.rep('0', 6 - string.len(t[2])) .. t[2]
+        redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'claim', claim)
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        return redis.call('HGETALL', KEYS[1])
+        return { claim, redis.call('HGETALL', KEYS[1]) }
         """;
 
-    // ARGV: holder, TTL (ms), room field.
+    // ARGV: holder, claim, TTL (ms), room field.
     private const string AddScript = IfHeld + "\n" + """
-        redis.call('HSET', KEYS[1], ARGV[3], 1)
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        redis.call('HSET', KEYS[1], ARGV[4], 1)
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
 
-    // ARGV: holder, room field.
+    // ARGV: holder, claim, room field.
     private const string RemoveScript = IfHeld + "\n" + """
-        redis.call('HDEL', KEYS[1], ARGV[2])
+        redis.call('HDEL', KEYS[1], ARGV[3])
         return 1
         """;
 
-    // ARGV: holder, TTL (ms), room fields... The session is seen now by Redis's clock (see RedisClock).
+    // ARGV: holder, claim, TTL (ms), room fields... The session is seen now by Redis's clock (see RedisClock), in exactly
+    // these rooms: a room field not among them is one the connection has left (a removal that failed while Redis was
+    // away, or the rooms of an older connection written before this one took the record back).
     private const string TouchScript = IfHeld + "\n" + RedisClock.NowLua + "\n" + """
         redis.call('HSET', KEYS[1], 'seen', tostring(now))
-        for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        local keep = {}
+        for i = 4, #ARGV do keep[ARGV[i]] = true end
+        for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+          if string.sub(field, 1, 2) == 'r:' and not keep[field] then redis.call('HDEL', KEYS[1], field) end
+        end
+        for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], 1) end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
 
@@ -59,29 +78,30 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         return Read(await db.HashGetAllAsync(_keys.Session(owner, session)).ConfigureAwait(false));
     }
 
-    public async Task<SessionState?> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
+    public async Task<SessionClaim> ClaimAsync(SessionRef session, CancellationToken cancellationToken)
     {
         var db = await redis.DatabaseAsync().ConfigureAwait(false);
-        var result = (RedisValue[])(await db.ScriptEvaluateAsync(ClaimScript, [Key(session)], [session.Holder, TtlMs]).ConfigureAwait(false))!;
-        var fields = new HashEntry[result.Length / 2];
+        var result = (RedisResult[])(await db.ScriptEvaluateAsync(ClaimScript, [Key(session)], [session.Holder, TtlMs]).ConfigureAwait(false))!;
+        var values = (RedisValue[])result[1]!;
+        var fields = new HashEntry[values.Length / 2];
         for (var i = 0; i < fields.Length; i++)
         {
-            fields[i] = new HashEntry(result[2 * i], result[(2 * i) + 1]);
+            fields[i] = new HashEntry(values[2 * i], values[(2 * i) + 1]);
         }
 
-        return Read(fields);
+        return new SessionClaim(Read(fields), (long)result[0]);
     }
 
     public async Task AddRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
         var db = await redis.DatabaseAsync().ConfigureAwait(false);
-        await db.ScriptEvaluateAsync(AddScript, [Key(session)], [session.Holder, TtlMs, RoomField + room]).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(AddScript, [Key(session)], [session.Holder, session.Claim, TtlMs, RoomField + room]).ConfigureAwait(false);
     }
 
     public async Task RemoveRoomAsync(SessionRef session, string room, CancellationToken cancellationToken)
     {
         var db = await redis.DatabaseAsync().ConfigureAwait(false);
-        await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, RoomField + room]).ConfigureAwait(false);
+        await db.ScriptEvaluateAsync(RemoveScript, [Key(session)], [session.Holder, session.Claim, RoomField + room]).ConfigureAwait(false);
     }
 
     public async Task TouchAsync(IReadOnlyCollection<(SessionRef Session, IReadOnlyCollection<string> Rooms)> sessions, CancellationToken cancellationToken)
@@ -96,7 +116,7 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         var pending = new List<Task>(sessions.Count);
         foreach (var (session, rooms) in sessions)
         {
-            RedisValue[] values = [session.Holder, TtlMs, .. rooms.Select(room => (RedisValue)(RoomField + room))];
+            RedisValue[] values = [session.Holder, session.Claim, TtlMs, .. rooms.Select(room => (RedisValue)(RoomField + room))];
             pending.Add(batch.ScriptEvaluateAsync(TouchScript, [Key(session)], values));
         }
 
