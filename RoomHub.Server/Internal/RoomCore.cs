@@ -280,7 +280,7 @@ internal sealed partial class RoomCore(
 
         // Cut short: still recovered if what is left out is at or before the last id (the look-back's messages).
         var leftOut = missed.Messages[missed.Messages.Count - answer.Count - 1];
-        return new ResumeResult(missed.Recovered && HistoryRecovery.Recovered(after, StreamId.Parse(leftOut.Id), StreamId.Zero), answer);
+        return new ResumeResult(missed.Recovered && HistoryRecovery.Recovered(after, StreamId.Parse(leftOut.Id), StreamId.Zero, StreamId.Zero), answer);
     }
 
     /// <summary>

@@ -16,7 +16,7 @@ public abstract class RoomHistoryConformance
     /// <summary>Whether the store still holds anything for the room.</summary>
     private protected abstract Task<bool> HoldsAnythingAsync(IRoomHistory history, string room);
 
-    private static readonly CancellationToken None = CancellationToken.None;
+    private protected static readonly CancellationToken None = CancellationToken.None;
 
     [Fact]
     public async Task AppendedMessagesGetStrictlyIncreasingIdsAndKeepTheirText()
@@ -206,13 +206,28 @@ public abstract class RoomHistoryConformance
     }
 
     [Fact]
-    public async Task ResumeInARoomWithNoHistoryIsRecoveredOnlyForARecentId()
+    public async Task ResumeFromAnIdInARoomWithNoHistoryIsNotRecoveredWhateverItsAge()
     {
+        // The room would still hold the message the id names, and what came after it, had its history not been lost.
         var history = await CreateAsync(new HistoryOptions { MaxAge = TimeSpan.FromMinutes(10) });
         var room = Rooms.Unique("never");
 
-        Assert.True((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), TimeSpan.Zero, long.MaxValue, None)).Recovered);
+        Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddMinutes(-1)), TimeSpan.Zero, long.MaxValue, None)).Recovered);
         Assert.False((await history.GetAfterAsync(room, StreamId.FromTime(DateTimeOffset.UtcNow.AddHours(-1)), TimeSpan.Zero, long.MaxValue, None)).Recovered);
+        Assert.True((await history.GetAfterAsync(room, null, TimeSpan.Zero, long.MaxValue, None)).Recovered);
+    }
+
+    [Fact]
+    public async Task ResumeFromAnIdOlderThanEverythingARoomThatDroppedNothingHoldsIsNotRecovered()
+    {
+        // A room that never dropped a message still holds its first one; an id before it is from history since lost.
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        var first = await history.AppendAsync(room, "first", DateTimeOffset.UtcNow, None);
+        var before = StreamId.FromTime(StreamId.Parse(first.Id).Time - TimeSpan.FromSeconds(30));
+
+        Assert.False((await history.GetAfterAsync(room, before, TimeSpan.Zero, long.MaxValue, None)).Recovered);
+        Assert.True((await history.GetAfterAsync(room, StreamId.Parse(first.Id), TimeSpan.Zero, long.MaxValue, None)).Recovered);
     }
 
     [Fact]
@@ -390,6 +405,25 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
         var ids = appends.Select(a => StreamId.Parse(a.Result.Id)).ToArray();
         var overtaken = ids.Zip(ids.Skip(1)).Count(pair => pair.First >= pair.Second);
         Assert.True(overtaken == 0, $"{overtaken} of {ids.Length} appends got an id below that of an append issued before them");
+    }
+
+    [Fact]
+    public async Task AResumeAfterRedisLostTheRoomsHistoryIsNotRecovered()
+    {
+        var history = await CreateAsync(new HistoryOptions());
+        var room = Rooms.Unique();
+        var held = await history.AppendAsync(room, "held by the client", DateTimeOffset.UtcNow, None);
+        await history.AppendAsync(room, "missed, then lost", DateTimeOffset.UtcNow, None);
+        var (db, key) = await StreamOfAsync(history, room);
+
+        // Lost (a restart without persistence, FLUSHALL), and the room goes on.
+        await db.KeyDeleteAsync(key);
+        Assert.False((await history.GetAfterAsync(room, StreamId.Parse(held.Id), TimeSpan.Zero, long.MaxValue, None)).Recovered);
+        await history.AppendAsync(room, "after the loss", DateTimeOffset.UtcNow, None);
+
+        var resumed = await history.GetAfterAsync(room, StreamId.Parse(held.Id), TimeSpan.Zero, long.MaxValue, None);
+        Assert.False(resumed.Recovered);
+        Assert.Equal(["after the loss"], resumed.Messages.Select(m => m.Message));
     }
 
     [Fact]

@@ -63,7 +63,7 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
         var now = _time.GetUtcNow();
         if (!_rooms.TryGetValue(room, out var log))
         {
-            return Task.FromResult(new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, now, _options.MaxAge), []));
+            return Task.FromResult(new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after), []));
         }
 
         lock (log)
@@ -71,7 +71,8 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
             Trim(log, now);
             var from = after is { } id && lookBack > TimeSpan.Zero ? StreamId.FromTime(id.Time - lookBack) : (StreamId?)null;
             var messages = Newest(log.Entries.Where(e => after is null || e.Id > after.Value || e.Id >= from).Select(e => e.Message).ToArray(), maxBytes, out var leftOut);
-            return Task.FromResult(new ResumeResult(HistoryRecovery.Recovered(after, leftOut is null ? null : StreamId.Parse(leftOut.Id), log.MaxDeleted), messages));
+            var first = log.Entries.Count > 0 ? log.Entries.Peek().Id : StreamId.Zero;
+            return Task.FromResult(new ResumeResult(HistoryRecovery.Recovered(after, leftOut is null ? null : StreamId.Parse(leftOut.Id), log.MaxDeleted, first), messages));
         }
     }
 
@@ -146,18 +147,21 @@ internal sealed class RoomHistoryMemory : IRoomHistory, IDisposable
 internal static class HistoryRecovery
 {
     /// <summary>
-    /// A room with no stored history either never had messages or saw them all age out. Messages after
-    /// <paramref name="after"/> are younger than it, so if it is itself younger than the age bound, none of them can have
-    /// aged out: nothing was missed.
+    /// A room with no stored history: the client's <paramref name="after"/> was once in it, and its room would be there
+    /// still if nothing had happened to it (every append keeps a room for <see cref="HistoryOptions.MaxAge"/>), so it
+    /// aged out whole, or the store lost it (a Redis restart without persistence, FLUSHALL, a process restart): either
+    /// way what came after <paramref name="after"/> cannot be vouched for.
     /// </summary>
-    public static bool RecoveredWithoutHistory(StreamId? after, DateTimeOffset now, TimeSpan maxAge) =>
-        after is null || after.Value >= StreamId.FromTime(now - maxAge);
+    public static bool RecoveredWithoutHistory(StreamId? after) => after is null;
 
     /// <summary>
     /// Whether an answer holds every message after <paramref name="after"/>: none of them was dropped by the bounds (the
     /// largest id dropped is <paramref name="deleted"/>), nor left out by the answer's bytes (the newest it left out,
-    /// <paramref name="leftOut"/>, if any, is at or before <paramref name="after"/>: one of a look-back's).
+    /// <paramref name="leftOut"/>, if any, is at or before <paramref name="after"/>: one of a look-back's), nor lost with
+    /// the room's history before it began again: a room that never dropped anything still holds its first message
+    /// (<paramref name="first"/>), and a client's id older than that comes from history the store no longer has.
     /// </summary>
-    public static bool Recovered(StreamId? after, StreamId? leftOut, StreamId deleted) =>
-        (leftOut is null || (after is { } id && leftOut.Value <= id)) && (after is null ? deleted == StreamId.Zero : after.Value >= deleted);
+    public static bool Recovered(StreamId? after, StreamId? leftOut, StreamId deleted, StreamId first) =>
+        (leftOut is null || (after is { } id && leftOut.Value <= id))
+        && (after is null ? deleted == StreamId.Zero : after.Value >= deleted && (deleted != StreamId.Zero || after.Value >= first));
 }

@@ -70,17 +70,19 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
     // byte budget. Drops what the bounds drop first, then reads from the newest entry down, a page at a time, and stops
     // after the entry whose text takes the bytes read past the budget, so a large history is not read whole to answer
     // with its end. Returns { exists, max-deleted-entry-id, entries (newest first), the id of the newest entry in the
-    // range that was left out ('' when none was) }, or, for a room with no stream, { 0, Redis's time (unix ms) }.
+    // range that was left out ('' when none was), the id of the stream's first entry ('' when it has none) }, or, for a
+    // room with no stream, { 0 }.
     private const string ReadScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then
-        """ + "\n" + RedisClock.NowLua + "\n" + """
-          return { 0, now }
+          return { 0 }
         end
         """ + "\n" + DropAged + "\n" + DropExcess + "\n" + """
         local info = redis.call('XINFO', 'STREAM', KEYS[1])
         local deleted = '0-0'
+        local first = ''
         for i = 1, #info, 2 do
           if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
+          if info[i] == 'first-entry' and type(info[i + 1]) == 'table' then first = info[i + 1][1] end
         end
         local entries = {}
         local remaining = tonumber(ARGV[4])
@@ -113,7 +115,7 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
           local older = redis.call('XREVRANGE', KEYS[1], '(' .. entries[#entries][1], ARGV[3], 'COUNT', 1)
           if #older > 0 then left = older[1][1] end
         end
-        return { 1, deleted, entries, left }
+        return { 1, deleted, entries, left, first }
         """;
 
     private readonly RedisKeys _keys = new(redis.Prefix);
@@ -169,32 +171,34 @@ internal sealed class RoomHistoryRedis(RedisConnection redis, IOptions<RoomHubOp
             { } id when lookBack > TimeSpan.Zero => StreamId.FromTime(id.Time - lookBack).ToString(),
             { } id => id == StreamId.Max ? "+" : "(" + id,
         };
-        var (exists, deleted, entries, leftOut, now) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
+        var (exists, deleted, entries, leftOut, first) = await ReadAsync(room, start, 0, maxBytes).ConfigureAwait(false);
         if (!exists)
         {
-            return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after, now, _options.MaxAge), []);
+            return new ResumeResult(HistoryRecovery.RecoveredWithoutHistory(after), []);
         }
 
         var messages = ToMessages(room, entries);
         Array.Reverse(messages);
-        return new ResumeResult(HistoryRecovery.Recovered(after, leftOut, deleted), messages);
+        return new ResumeResult(HistoryRecovery.Recovered(after, leftOut, deleted, first), messages);
     }
 
     /// <summary>
     /// The read script's answer: <c>LeftOut</c> is the newest message in the range that the byte budget left out, if
-    /// any; <c>Now</c> (Redis's time, which dates the ids) is read only for a room with no stream.
+    /// any; <c>First</c> the stream's first entry (<see cref="StreamId.Zero"/> when it has none).
     /// </summary>
-    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, StreamId? LeftOut, DateTimeOffset Now)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
+    private async Task<(bool Exists, StreamId Deleted, RedisResult[] Entries, StreamId? LeftOut, StreamId First)> ReadAsync(string room, string lowerBound, int count, long maxBytes)
     {
         var db = await redis.DatabaseAsync().ConfigureAwait(false);
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [_keys.History(room)], [MaxAgeMs, _options.MaxLength, lowerBound, count, maxBytes]).ConfigureAwait(false))!;
         if ((long)result[0] == 0)
         {
-            return (false, StreamId.Zero, [], null, DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]));
+            return (false, StreamId.Zero, [], null, StreamId.Zero);
         }
 
         var leftOut = (string?)result[3];
-        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, string.IsNullOrEmpty(leftOut) ? null : StreamId.Parse(leftOut), default);
+        var first = (string?)result[4];
+        return (true, StreamId.Parse((string)result[1]!), (RedisResult[])result[2]!, string.IsNullOrEmpty(leftOut) ? null : StreamId.Parse(leftOut),
+            string.IsNullOrEmpty(first) ? StreamId.Zero : StreamId.Parse(first));
     }
 
     private static RoomMessage[] ToMessages(string room, RedisResult[] entries)
