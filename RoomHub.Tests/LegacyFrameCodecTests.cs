@@ -127,6 +127,9 @@ public sealed class LegacyFrameCodecTests
     [InlineData("0.00001e5", 1)]
     [InlineData("2147483647", int.MaxValue)]
     [InlineData("99999999999", int.MaxValue)]
+    [InlineData("1e0000000000000000000000000002", 100)]
+    [InlineData("100e-0000000000000000000000000002", 1)]
+    [InlineData("1e1234567890123456789", int.MaxValue)]
     public void HistoryLimitIsAnyJsonSpellingOfAWholeNumber(string limit, int expected)
     {
         var command = Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""");
@@ -144,12 +147,24 @@ public sealed class LegacyFrameCodecTests
     [InlineData("15e-1")]
     [InlineData("-1e400")]
     [InlineData("1e-400")]
+    [InlineData("1e-1234567890123456789")]
+    [InlineData("-1e1234567890123456789")]
     [InlineData("-0.0")]
     [InlineData("\"5\"")]
     [InlineData("null")]
     public void HistoryLimitThatIsNotAWholeNumberOfAtLeastOneIsRefused(string limit)
     {
         Assert.Equal(RoomErrorCodes.InvalidArgument, Parse($$"""{"type":"HISTORY","room":"r","limit":{{limit}}}""").ErrorCode);
+    }
+
+    [Fact]
+    public void AHistoryLimitWithAnExponentOfHundredsOfThousandsOfDigitsIsReadAsItsSizeSays()
+    {
+        // Read from the exponent's length once it is past what any count of digits in a frame could offset.
+        var huge = new string('7', 390_000);
+
+        Assert.Equal(int.MaxValue, Parse($$"""{"type":"HISTORY","room":"r","limit":1e{{huge}}}""").Limit);
+        Assert.Equal(RoomErrorCodes.InvalidArgument, Parse($$"""{"type":"HISTORY","room":"r","limit":1e-{{huge}}}""").ErrorCode);
     }
 
     [Theory]

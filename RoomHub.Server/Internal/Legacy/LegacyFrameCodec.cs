@@ -167,6 +167,8 @@ internal static class LegacyFrameCodec
     /// </summary>
     internal static int? WholeNumber(string text)
     {
+        // An exponent of any length is read in time linear in its digits: past 15 significant digits it is larger than
+        // any frame's count of digits, so the value is a fraction or too large for any limit, whatever its exact size.
         // JSON's grammar, already checked by the reader: -? int (. frac)? ([eE] [+-]? exp)?
         var exponentAt = text.IndexOfAny(['e', 'E']);
         var mantissa = exponentAt < 0 ? text : text[..exponentAt];
@@ -181,8 +183,7 @@ internal static class LegacyFrameCodec
 
         // value = digits × 10^(exponent − scale), with an exponent of any size.
         var trimmed = digits.TrimEnd('0');
-        var exponent = exponentAt < 0 ? System.Numerics.BigInteger.Zero : System.Numerics.BigInteger.Parse(text.AsSpan(exponentAt + 1), System.Globalization.CultureInfo.InvariantCulture);
-        var power = exponent - scale + (digits.Length - trimmed.Length);
+        var power = Exponent(text.AsSpan(exponentAt < 0 ? text.Length : exponentAt + 1)) - scale + (digits.Length - trimmed.Length);
         if (power < 0)
         {
             return null;
@@ -195,6 +196,20 @@ internal static class LegacyFrameCodec
 
         // At least trimmed.Length + power digits: more than int holds is capped.
         return trimmed.Length + power > 10 ? int.MaxValue : (int)long.Min(int.MaxValue, long.Parse(trimmed, System.Globalization.CultureInfo.InvariantCulture) * (long)Math.Pow(10, (int)power));
+    }
+
+    /// <summary>A JSON number's exponent digits (after the <c>e</c>; empty: none), clamped to ±10^15.</summary>
+    private static long Exponent(ReadOnlySpan<char> text)
+    {
+        var negative = text.Length > 0 && text[0] == '-';
+        if (text.Length > 0 && text[0] is '-' or '+')
+        {
+            text = text[1..];
+        }
+
+        text = text.TrimStart('0');
+        var magnitude = text.Length == 0 ? 0 : text.Length > 15 ? 1_000_000_000_000_000 : long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        return negative ? -magnitude : magnitude;
     }
 
     private static LegacyCommand ResumeCommand(Field room, Field lastId)
