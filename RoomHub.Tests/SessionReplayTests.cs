@@ -72,6 +72,36 @@ public sealed class SessionReplayTests
     }
 
     [Fact]
+    public async Task AReplayReadsNoMoreThanOneAnswerOfTheNewestMessages()
+    {
+        // One script reads a replay, holding Redis up for every instance: it reads what one answer holds, not the window.
+        var redis = await RedisServer.Shared;
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:Redis"] = redis.Url,
+            ["RoomHub:ChannelPrefix"] = "replay-" + Guid.NewGuid().ToString("N")[..12],
+            ["RoomHub:History:MaxAnswerBytes"] = "4096",
+        });
+        var room = Rooms.Unique("replay-bounded");
+        var url = await LeftInRoomAsync(server, room);
+        await using var publisher = await TestClient.ConnectAsync(server);
+        var sent = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            sent.Add(await publisher.SendAsync(room, $"{i:D2} " + new string('x', 1000)));
+        }
+
+        await using var back = await TestClient.ConnectAsync(url);
+        await back.WaitForAsync(m => m.Id == sent[^1], "the newest message, replayed");
+        var marker = await publisher.SendAsync(room, "after the replay");
+        await back.WaitForAsync(m => m.Id == marker, "a message after the replay, live");
+
+        var replayed = back.Received.Where(m => sent.Contains(m.Id)).Select(m => m.Id).ToList();
+        Assert.InRange(replayed.Count, 1, 5); // up to the message whose text crosses the budget
+        Assert.Equal(sent.TakeLast(replayed.Count), replayed);
+    }
+
+    [Fact]
     public async Task RestoredLegacySessionGetsWhatItMissedEvenAfterANewerMessageArrivedLive()
     {
         var (server, history) = await StartAsync();

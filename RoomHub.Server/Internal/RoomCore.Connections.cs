@@ -113,12 +113,19 @@ internal sealed partial class RoomCore
             ResumeResult missed;
             try
             {
-                missed = await history.GetAfterAsync(room, since, TimeSpan.Zero, long.MaxValue, cancellationToken).ConfigureAwait(false);
+                // One answer's bytes at most, the newest: a replay is read in one Redis script, which holds up every
+                // instance's commands while it runs, and a reconnecting client may ask for one again and again.
+                missed = await history.GetAfterAsync(room, since, TimeSpan.Zero, _options.History.MaxAnswerBytes, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (!Cancellation.Requested(ex))
             {
                 ReportStoreFailed("history", ex);
                 throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");
+            }
+
+            if (!missed.Recovered)
+            {
+                LogReplayCut(logger, state.ConnectionId, room, _options.History.MaxAnswerBytes);
             }
 
             await SendPacedAsync(state, missed.Messages, cancellationToken).ConfigureAwait(false);
@@ -167,6 +174,9 @@ internal sealed partial class RoomCore
 
     [LoggerMessage(2011, LogLevel.Warning, "Connection {ConnectionId} could not rejoin {Room} from its session: {Reason}")]
     private static partial void LogRoomNotRestored(ILogger logger, string connectionId, string room, string reason);
+
+    [LoggerMessage(2012, LogLevel.Information, "Connection {ConnectionId} replayed only the newest {MaxBytes} bytes of what {Room} received while its session was away (or its history since is gone); a Resume from its last id tells the client.")]
+    private static partial void LogReplayCut(ILogger logger, string connectionId, string room, long maxBytes);
 
     [LoggerMessage(2010, LogLevel.Debug, "Connection {ConnectionId} restored its session with {Rooms} rooms.")]
     private static partial void LogSessionRestored(ILogger logger, string connectionId, int rooms);
