@@ -59,7 +59,8 @@ public static class RoomHubExtensions
             // that registers SignalR's protocols again after AddRoomHub gets them unwrapped, and SignalR's bare refusals.)
             services.Remove(protocol);
             services.AddSingleton<IHubProtocol>(provider => new ArgumentCheckingProtocol(
-                (IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!), provider.GetRequiredService<RoomHubTelemetry>()));
+                (IHubProtocol)ActivatorUtilities.CreateInstance(provider, protocol.ImplementationType!), provider.GetRequiredService<RoomHubTelemetry>(),
+                provider.GetRequiredService<IOptions<RoomHubOptions>>().Value.EffectiveMaxReceiveMessageSize));
         }
 
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));

@@ -206,4 +206,34 @@ public sealed class ValidationTests(ClusterFixture fixture) : IClassFixture<Clus
         var id = await client.SendAsync(room, "still here");
         await client.WaitForAsync(m => m.Id == id, "a message after the refused call");
     }
+
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(1, false)]
+    [InlineData(4, false)]
+    public async Task ASignalRMessageIsHeldToMaxReceiveMessageSizeToTheByte(int over, bool accepted)
+    {
+        // The hub's own bound leaves room for the legacy endpoint's record prefix; SignalR clients get none of it.
+        const int max = 8192;
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:MaxMessageBytes"] = "1024",
+            ["RoomHub:MaxReceiveMessageSize"] = max.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms");
+        Assert.Equal(101, socket.Status);
+        await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        Assert.Equal("{}\u001e", (await socket.ReadFrameAsync())?.Text);
+
+        // A record (its separator included) of exactly the size asked for, padded with a property the protocol skips.
+        var head = "{\"type\":1,\"invocationId\":\"probe\",\"target\":\"GetPresence\",\"arguments\":[\"room\"],\"pad\":\"";
+        var tail = "\"}\u001e";
+        var record = head + new string('x', max + over - head.Length - tail.Length) + tail;
+        Assert.Equal(max + over, Encoding.UTF8.GetByteCount(record));
+        await socket.SendTextAsync(record);
+
+        var (_, frames) = await socket.ReadUntilCloseAsync(TimeSpan.FromSeconds(10));
+        var answered = frames.Any(f => f.Text.Contains("\"type\":3", StringComparison.Ordinal) && f.Text.Contains("\"invocationId\":\"probe\"", StringComparison.Ordinal));
+        Assert.Equal(accepted, answered);
+    }
 }

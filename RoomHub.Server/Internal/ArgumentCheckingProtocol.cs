@@ -20,8 +20,11 @@ namespace RoomHub.Server.Internal;
 /// mean it to be. The protocols consume it and answer that there is no message; SignalR's reader, which bounds each
 /// message's size, takes that answer for an incomplete frame and parses the same frame again on every read, so nothing
 /// the client sent after it would ever be handled. It is handed on as a ping, which the hub ignores.
+/// The hub's own size bound leaves room for the legacy endpoint's record prefix (see <see cref="RoomHubExtensions"/>), so
+/// a SignalR message is held to <c>MaxReceiveMessageSize</c> here, exactly, as SignalR holds it to its bound: a larger
+/// one closes the connection.
 /// </remarks>
-internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTelemetry telemetry) : IHubProtocol
+internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTelemetry telemetry, long maxMessageBytes) : IHubProtocol
 {
     public string Name => inner.Name;
 
@@ -38,7 +41,14 @@ internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTeleme
     public bool TryParseMessage(ref ReadOnlySequence<byte> input, IInvocationBinder binder, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HubMessage? message)
     {
         var length = input.Length;
-        if (!inner.TryParseMessage(ref input, binder, out message))
+        var parsed = inner.TryParseMessage(ref input, binder, out message);
+        if (length - input.Length > maxMessageBytes)
+        {
+            // SignalR's own words for its bound, which ends the connection the same way.
+            throw new InvalidDataException($"The maximum message size of {maxMessageBytes}B was exceeded.");
+        }
+
+        if (!parsed || message is null)
         {
             if (input.Length == length)
             {
