@@ -69,6 +69,9 @@ public sealed class RawWebSocket : IAsyncDisposable
 
     public Task SendTextAsync(string text) => SendFrameAsync(0x1, Encoding.UTF8.GetBytes(text));
 
+    /// <summary>Writes bytes as they are: part of a frame, for one.</summary>
+    public async Task SendRawAsync(byte[] bytes) => await _stream.WriteAsync(bytes);
+
     /// <summary>Writes one frame exactly as told: opcode, FIN, RSV bits, masking, and an optional declared length.</summary>
     public async Task SendFrameAsync(int opcode, ReadOnlyMemory<byte> payload, bool fin = true, int rsv = 0, bool mask = true, long? declaredLength = null)
     {

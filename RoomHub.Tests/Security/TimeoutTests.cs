@@ -190,6 +190,25 @@ public sealed class TimeoutTests
         Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
     }
 
+    /// <summary>A client that stops inside a frame's header (no masking key yet) is cut by the frame timeout too.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public async Task ALegacyFrameThatStopsInsideItsHeaderIsCutByTheFrameTimeoutWithPingsOff(int headerBytes)
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short)
+        {
+            ["RoomHub:Legacy:KeepAliveInterval"] = "00:00:00",
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+
+        // A masked text frame of 100 bytes: 0x81, 0x80 | 100, then a 4-byte masking key; only the first bytes are sent.
+        await socket.SendRawAsync(new byte[] { 0x81, 0x80 | 100, 1, 2, 3 }[..headerBytes]);
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
+    }
+
     [Fact]
     public async Task ALegacyFrameDeclaringAHugeLengthIsCutOffAsSoonAsItCrossesTheSizeLimit()
     {

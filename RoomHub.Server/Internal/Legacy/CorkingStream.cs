@@ -75,7 +75,18 @@ internal sealed class CorkingStream(Stream inner) : Stream
     {
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+    /// <summary>The legacy session reading through this stream, told of each read that asks for bytes (a zero-byte read only waits for some).</summary>
+    public LegacySession? Reader { get; set; }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!buffer.IsEmpty)
+        {
+            Reader?.Reading();
+        }
+
+        return inner.ReadAsync(buffer, cancellationToken);
+    }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
 

@@ -136,6 +136,11 @@ internal sealed partial class LegacyEndpoint(
             FrameTimeout = guard.LegacyFrameTimeout,
             Stream = stream,
         };
+        if (stream is not null)
+        {
+            stream.Reader = session;
+        }
+
         try
         {
             await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);

@@ -51,6 +51,27 @@ internal sealed partial class LegacySession
     /// <summary>The stream under the WebSocket, corked while more frames of a batch follow; none: a write per frame.</summary>
     public CorkingStream? Stream { get; init; }
 
+    /// <summary>
+    /// Reads the WebSocket has made of the stream for the header of the frame awaited now; -1 while no header is awaited.
+    /// A header that arrives whole takes one (after the zero-byte wait); a second means the header came in part, and
+    /// from then on the frame has <see cref="FrameTimeout"/> to arrive whole, as it has once its header is in.
+    /// </summary>
+    private int _headerReads = -1;
+
+    private ITimer? _headerDeadline;
+
+    /// <summary>Called by <see cref="Stream"/> before each read that asks for bytes; runs within this session's receive.</summary>
+    internal void Reading()
+    {
+        if (_headerReads >= 0 && ++_headerReads == 2 && _headerDeadline is null && FrameTimeout != Timeout.InfiniteTimeSpan)
+        {
+            _headerDeadline = StartFrameDeadline();
+        }
+    }
+
+    private ITimer StartFrameDeadline() =>
+        TimeProvider.System.CreateTimer(static state => ((LegacySession)state!).CutStalledFrame(), this, FrameTimeout, Timeout.InfiniteTimeSpan);
+
     public async Task RunAsync(CancellationToken stopping)
     {
         var application = _connection.Application;
@@ -129,9 +150,29 @@ internal sealed partial class LegacySession
             {
                 // Wait for the next frame with no buffer (a zero-byte read): an idle client then holds no memory for
                 // its next frame, and the buffer is rented only while a frame is being read.
-                var next = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                _headerReads = 0;
+                ValueWebSocketReceiveResult next;
+                try
+                {
+                    next = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _headerDeadline?.Dispose();
+                    _headerDeadline = null;
+                    throw;
+                }
+                finally
+                {
+                    _headerReads = -1;
+                }
+
+                // A header that came in part started the frame's deadline already.
+                var frameDeadline = _headerDeadline;
+                _headerDeadline = null;
                 if (next.MessageType == WebSocketMessageType.Close)
                 {
+                    frameDeadline?.Dispose();
                     SetClose(WebSocketCloseStatus.NormalClosure, "");
                     return;
                 }
@@ -139,7 +180,6 @@ internal sealed partial class LegacySession
                 frame = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
                 var length = 0;
                 var result = next;
-                ITimer? frameDeadline = null;
                 try
                 {
                     // An empty final frame is complete already; anything else is read to its last fragment.
@@ -159,7 +199,7 @@ internal sealed partial class LegacySession
                             // A frame that never completes must not hold the connection: once a read of it has to wait
                             // (from its header on), it has FrameTimeout to arrive whole, or the socket is cut. Frames that
                             // arrive whole at once, most of them, need no timer.
-                            frameDeadline = TimeProvider.System.CreateTimer(static state => ((LegacySession)state!).CutStalledFrame(), this, FrameTimeout, Timeout.InfiniteTimeSpan);
+                            frameDeadline = StartFrameDeadline();
                         }
 
                         result = await receive.ConfigureAwait(false);
