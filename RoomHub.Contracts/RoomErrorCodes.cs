@@ -22,7 +22,10 @@ public static class RoomErrorCodes
     /// <summary>The server could not reach its store (history, presence or sessions); nothing was changed. Retrying later is safe.</summary>
     public const string Unavailable = "UNAVAILABLE";
 
-    /// <summary>The server could not accept the message (for example, its store is unavailable). Nothing was delivered; retrying is safe.</summary>
+    /// <summary>
+    /// The server could not accept the message (for example, its store is unavailable). Nobody received it live; if its
+    /// store timed out it may still have been stored, and then shows in history. Retrying is safe, and may store it twice.
+    /// </summary>
     public const string SendFailed = "SEND_FAILED";
 
     /// <summary>The caller may not join or send to this room (room rules), or is not authenticated where the room requires it.</summary>
