@@ -96,29 +96,6 @@ public sealed class SlowConsumerGuardTests : IDisposable
     }
 
     [Fact]
-    public async Task WhatManyAnswersLeftOfTheirAnnouncementsAddsAtMostOneQueueToTheAllowance()
-    {
-        // Each answer is announced larger than it turns out (an upper bound), and the client reads it.
-        for (var i = 0; i < 50; i++)
-        {
-            _queue.ExpectAnswer(Limit);
-            await WriteAsync(Limit / 2);
-            Assert.Equal(Limit / 2, await ReadAllAsync());
-        }
-
-        // Then it stops reading: behind a full queue, another queue's worth is accepted, and at most one queue of surplus.
-        await WriteAsync(Limit);
-        var accepted = 0;
-        while (!(await WriteAsync(Limit / 10)).IsCompleted)
-        {
-            accepted++;
-            Assert.True(accepted <= 20, "more than two queues were accepted behind a full queue");
-        }
-
-        Assert.InRange(accepted, 10, 20);
-    }
-
-    [Fact]
     public async Task AWriteRightAfterTheClientEmptiedItsQueueIsNotCountedAgainstTheSpell()
     {
         await WriteAsync(Limit);

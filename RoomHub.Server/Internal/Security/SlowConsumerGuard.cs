@@ -119,11 +119,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         {
             lock (_gate)
             {
-                // An announcement is an upper bound of its answer's size, and what the answer does not use stays
-                // announced. Left to add up over many answers, that surplus would let a client that stopped reading pile
-                // up any amount behind a full queue: what is left of earlier announcements is kept up to one queue's
-                // worth (enough for an earlier answer SignalR has not written yet), no more.
-                _announced = Math.Min(_announced + bytes, bytes + limit);
+                _announced += bytes;
             }
         }
 
