@@ -36,7 +36,15 @@ internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTeleme
 
     public ReadOnlyMemory<byte> GetMessageBytes(HubMessage message) => inner.GetMessageBytes(message);
 
-    public void WriteMessage(HubMessage message, IBufferWriter<byte> output) => inner.WriteMessage(message, output);
+    public void WriteMessage(HubMessage message, IBufferWriter<byte> output)
+    {
+        if (message is CompletionMessage { Result: IReadOnlyList<RoomMessage> or ResumeResult } && output is Security.IAnswerWriter answers)
+        {
+            answers.WritingAnswer();
+        }
+
+        inner.WriteMessage(message, output);
+    }
 
     public bool TryParseMessage(ref ReadOnlySequence<byte> input, IInvocationBinder binder, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HubMessage? message)
     {

@@ -63,8 +63,11 @@ internal sealed class DeliveryMeter(RoomHubTelemetry telemetry)
             : null;
     }
 
-    private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter) : PipeWriter
+    private sealed class MeteredWriter(PipeWriter inner, DeliveryMeter meter) : PipeWriter, Security.IAnswerWriter
     {
+        /// <summary>Passed on to the slow-consumer guard under it, which pays for answers with their announcements.</summary>
+        public void WritingAnswer() => (inner as Security.IAnswerWriter)?.WritingAnswer();
+
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
         {
             meter.OnWrite(source);

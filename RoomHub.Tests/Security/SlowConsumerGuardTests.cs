@@ -84,13 +84,66 @@ public sealed class SlowConsumerGuardTests : IDisposable
         Assert.True((await WriteAsync(1)).IsCompleted);
     }
 
+    /// <summary>Writes an answer as the hub protocols do: marked as one.</summary>
+    private ValueTask<FlushResult> WriteAnswerAsync(int bytes)
+    {
+        ((IAnswerWriter)_writer).WritingAnswer();
+        return WriteAsync(bytes);
+    }
+
     [Fact]
     public async Task AnAnnouncedAnswerLandingOnAFullQueueDoesNotCountAgainstIt()
     {
         await WriteAsync(Limit);
         _queue.ExpectAnswer(5 * Limit);
 
-        Assert.False((await WriteAsync(5 * Limit)).IsCompleted);
+        Assert.False((await WriteAnswerAsync(5 * Limit)).IsCompleted);
+        Assert.False((await WriteAsync(Limit)).IsCompleted);
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task AnAnnouncementPaysForItsAnswerOnlyNotForTheWritesAroundIt()
+    {
+        await WriteAsync(Limit);
+        _queue.ExpectAnswer(2 * Limit);
+
+        // A delivery landing on the full queue before the answer counts, as any would; then the answer is paid for.
+        Assert.False((await WriteAsync(Limit)).IsCompleted);
+        Assert.False((await WriteAnswerAsync(2 * Limit)).IsCompleted);
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task WhatAnswersLeaveOfTheirAnnouncementsBuysNoRoomForLaterWrites()
+    {
+        // Each answer is announced larger than it turns out (an upper bound), and the client reads it.
+        for (var i = 0; i < 50; i++)
+        {
+            _queue.ExpectAnswer(Limit);
+            await WriteAnswerAsync(Limit / 2);
+            Assert.Equal(Limit / 2, await ReadAllAsync());
+        }
+
+        // Then it stops reading: behind a full queue, another queue's worth is accepted, and no more.
+        await WriteAsync(Limit);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.False((await WriteAsync(Limit / 10)).IsCompleted);
+        }
+
+        Assert.True((await WriteAsync(1)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task AnswersWrittenInAnotherOrderThanAnnouncedAreEachPaidFor()
+    {
+        await WriteAsync(Limit);
+        _queue.ExpectAnswer(Limit);
+        _queue.ExpectAnswer(3 * Limit);
+
+        Assert.False((await WriteAnswerAsync(3 * Limit)).IsCompleted);
+        Assert.False((await WriteAnswerAsync(Limit)).IsCompleted);
         Assert.False((await WriteAsync(Limit)).IsCompleted);
         Assert.True((await WriteAsync(1)).IsCompleted);
     }

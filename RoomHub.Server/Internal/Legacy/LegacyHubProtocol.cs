@@ -139,9 +139,11 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
                 WriteError(output, code, text);
                 break;
             case CompletionMessage { InvocationId: { } id, Result: IReadOnlyList<RoomMessage> messages } when id[0] == HistoryKind:
+                (output as Security.IAnswerWriter)?.WritingAnswer();
                 WriteRecord(output, (RoomOf(id), messages), static (writer, h) => LegacyFrameCodec.WriteHistory(writer, h.Item1, h.messages));
                 break;
             case CompletionMessage { InvocationId: { } id, Result: ResumeResult resumed } when id[0] == ResumeKind:
+                (output as Security.IAnswerWriter)?.WritingAnswer();
                 WriteRecord(output, (RoomOf(id), resumed), static (writer, r) => LegacyFrameCodec.WriteResume(writer, r.Item1, r.resumed));
                 break;
             case CompletionMessage { Result: RoomPresence presence }:

@@ -23,9 +23,11 @@ namespace RoomHub.Server.Internal.Security;
 /// </list>
 /// Writers that may wait, because they write a backlog of the connection's own (a session's replay) or the answer to its
 /// own request, wait for room with <see cref="IOutboundQueueFeature.WaitForRoomAsync"/> before they write. An answer is
-/// written by SignalR after its method returned, so it can land on a queue filled after the wait: the bytes announced with
-/// <see cref="IOutboundQueueFeature.ExpectAnswer"/> are paid for by the writes that follow, which do not count against
-/// the allowance of a full queue as far as they go.
+/// written by SignalR after its method returned, so it can land on a queue filled after the wait: the hub protocols mark
+/// its write (<see cref="IAnswerWriter"/>), which is paid for by the bytes announced with
+/// <see cref="IOutboundQueueFeature.ExpectAnswer"/> and does not count against the allowance of a full queue as far as
+/// they go. What an announcement, an upper bound, leaves over goes with it, so reading answers buys no room for later
+/// writes.
 /// </summary>
 internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options, RoomHubTelemetry telemetry, TimeProvider time, ILogger<SlowConsumerGuard> logger)
 {
@@ -63,7 +65,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     /// Writes are serialized by the caller (SignalR's per-connection write lock); only the end of a full spell, and its
     /// timeout, run concurrently with them, hence the lock around the state they touch.
     /// </summary>
-    private sealed class GuardedWriter(PipeWriter inner, int limit, TimeProvider time, TimeSpan stall, Action<string> drop) : PipeWriter, IOutboundQueueFeature
+    private sealed class GuardedWriter(PipeWriter inner, int limit, TimeProvider time, TimeSpan stall, Action<string> drop) : PipeWriter, IOutboundQueueFeature, IAnswerWriter
     {
         private static readonly ValueTask<FlushResult> Accepted = new(new FlushResult(isCanceled: false, isCompleted: false));
         private static readonly ValueTask<FlushResult> Dropped = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -73,7 +75,10 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         private int _dropped;
         private long _unflushed;
         private Spell? _spell;
-        private long _announced;
+        private const int MaxAnnouncements = 64;
+
+        private List<long>? _announcements;
+        private bool _answerNext;
 
         /// <summary>Whether the client was dropped: its writes from then on go nowhere.</summary>
         private bool IsDropped => Volatile.Read(ref _dropped) != 0;
@@ -106,12 +111,22 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
             var bytes = _unflushed;
             _unflushed = 0;
-            return Watch(inner.FlushAsync(cancellationToken), bytes);
+            return Watch(inner.FlushAsync(cancellationToken), bytes, TakeAnswerMark());
         }
 
         /// <summary>SignalR writes each message with one call: the pipe copies and flushes it under one lock.</summary>
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default) =>
-            IsDropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length);
+            IsDropped ? Dropped : Watch(inner.WriteAsync(source, cancellationToken), source.Length, TakeAnswerMark());
+
+        /// <summary>Marks what is written until the next flush as an answer (the hub protocols call it as they write one).</summary>
+        public void WritingAnswer() => _answerNext = true;
+
+        private bool TakeAnswerMark()
+        {
+            var answer = _answerNext;
+            _answerNext = false;
+            return answer;
+        }
 
         public Task WaitForRoomAsync() => Volatile.Read(ref _spell)?.Room.Task ?? Task.CompletedTask;
 
@@ -119,24 +134,60 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         {
             lock (_gate)
             {
-                _announced += bytes;
+                var announcements = _announcements ??= [];
+                if (announcements.Count == MaxAnnouncements)
+                {
+                    announcements.RemoveAt(0); // One whose answer never came (its call failed after announcing it).
+                }
+
+                announcements.Add(bytes);
             }
         }
 
-        private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush, long bytes)
+        /// <summary>
+        /// The announcement an answer of <paramref name="bytes"/> pays with, taken off the list: the smallest that covers
+        /// it (an announcement is an upper bound of its answer), else the largest. Answers may be written in another order
+        /// than they were announced; whatever the one taken does not use goes with it.
+        /// </summary>
+        private long TakeAnnouncement(long bytes)
         {
-            if (flush.IsCompleted && Volatile.Read(ref _spell) is null && Volatile.Read(ref _announced) == 0)
+            if (_announcements is not { Count: > 0 } announcements)
             {
-                return flush; // The usual case, taken without the lock: the queue has room, nothing is announced.
+                return 0;
+            }
+
+            var best = 0;
+            for (var i = 1; i < announcements.Count; i++)
+            {
+                long candidate = announcements[i], chosen = announcements[best];
+                var better = candidate >= bytes
+                    ? chosen < bytes || candidate < chosen // covers it, and more tightly
+                    : chosen < bytes && candidate > chosen; // neither covers it: the larger
+                if (better)
+                {
+                    best = i;
+                }
+            }
+
+            var taken = announcements[best];
+            announcements.RemoveAt(best);
+            return taken;
+        }
+
+        private ValueTask<FlushResult> Watch(ValueTask<FlushResult> flush, long bytes, bool answer)
+        {
+            if (flush.IsCompleted && Volatile.Read(ref _spell) is null && !answer)
+            {
+                return flush; // The usual case, taken without the lock: the queue has room, and this is no answer.
             }
 
             bool withinAllowance;
             long allowance;
             lock (_gate)
             {
-                // Announced answers are paid for by the writes that follow them, whatever those are.
-                var announced = Math.Min(bytes, _announced);
-                _announced -= announced;
+                // An answer the client asked for is paid for by its announcement, and does not count against a full
+                // queue's allowance as far as that goes.
+                var announced = answer ? Math.Min(bytes, TakeAnnouncement(bytes)) : 0;
                 if (_spell is { } current && (current.Flush.IsCompleted || flush.IsCompleted))
                 {
                     // The client made room (this write found the pipe below its limit, or the spell's flush is done);
@@ -268,6 +319,15 @@ internal interface IOutboundQueueFeature
     /// <summary>Completes when the queue has room (at once, unless it is full), or when the connection ends.</summary>
     Task WaitForRoomAsync();
 
-    /// <summary>Announces an answer of about <paramref name="bytes"/> that is about to be written, whatever the queue holds.</summary>
+    /// <summary>Announces an answer of at most <paramref name="bytes"/> that is about to be written, whatever the queue holds.</summary>
     void ExpectAnswer(long bytes);
+}
+
+/// <summary>
+/// Told by the hub protocols that they are writing an answer (a history or a resume), so that the slow-consumer guard
+/// pays for that write, and that write only, with the answer's announcement.
+/// </summary>
+internal interface IAnswerWriter
+{
+    void WritingAnswer();
 }
