@@ -199,6 +199,54 @@ public sealed class RedisOutageTests
         Assert.DoesNotContain(resumer.Received, m => m.Id == toHeld);
     }
 
+    [Fact]
+    public async Task AJoinMadeWhileAnEarlierJoinOfTheRoomHangsIsNotLeftWithoutTheRoom()
+    {
+        // The first join of a room hangs on a stalled Redis; a second join of the same room comes in meanwhile. Whatever
+        // each is answered, one answered "joined" must receive the room once Redis is back.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        await using var cluster = await RoomHubCluster.StartAsync(instances: 2, redis: redis);
+        var room = Rooms.Unique("stalled-joins");
+        await using var sender = await TestClient.ConnectAsync(cluster[0]);
+        await using var first = await TestClient.ConnectAsync(cluster[1]);
+        await using var second = await TestClient.ConnectAsync(cluster[1]);
+
+        bool secondJoined;
+        redis.Freeze(true);
+        try
+        {
+            var firstJoin = first.SubscribeAsync(room);
+            await Task.Delay(200); // The first join is under way (it hangs for the operation timeout).
+            var secondJoin = second.SubscribeAsync(room);
+            await Assert.ThrowsAsync<HubException>(() => firstJoin);
+            secondJoined = await secondJoin.ContinueWith(t => t.IsCompletedSuccessfully);
+        }
+        finally
+        {
+            redis.Freeze(false);
+        }
+
+        if (!secondJoined)
+        {
+            await Poll.UntilAsync(async () =>
+            {
+                try
+                {
+                    await second.SubscribeAsync(room);
+                    return true;
+                }
+                catch (HubException)
+                {
+                    return false;
+                }
+            }, "the join to succeed once Redis answers");
+        }
+
+        var after = await sender.SendOnceAcceptedAsync(room, "after", TimeSpan.FromSeconds(10));
+        await second.WaitForAsync(m => m.Id == after, $"the room on the second member (its join during the stall {(secondJoined ? "succeeded" : "failed")})");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

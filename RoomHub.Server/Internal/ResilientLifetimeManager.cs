@@ -17,6 +17,8 @@ internal sealed partial class ResilientLifetimeManager(
     ConnectionRegistry connections,
     ILogger<ResilientLifetimeManager> logger) : DelegatingLifetimeManager(inner), IDisposable
 {
+    private readonly SemaphoreSlim _joins = new(1, 1);
+
     public void Dispose()
     {
         try
@@ -61,6 +63,11 @@ internal sealed partial class ResilientLifetimeManager(
     {
         // Only the first local member's join subscribes the room's channel.
         EnsureReachableUnless(() => connections.LocalMembers(groupName) > 0);
+
+        // One join at a time, its undo included: a join that came in while an earlier one hung would otherwise find the
+        // room's subscription under way, count as done, and be left in a room nobody on this instance receives once the
+        // earlier one failed. The backplane takes one lock for every join and leave of the instance anyway.
+        await _joins.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await inner.AddToGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
@@ -72,6 +79,10 @@ internal sealed partial class ResilientLifetimeManager(
             // count as done while nobody on this instance receives it.
             await ForgetAsync(connectionId, groupName).ConfigureAwait(false);
             throw;
+        }
+        finally
+        {
+            _joins.Release();
         }
     }
 
