@@ -209,6 +209,44 @@ public sealed class TimeoutTests
         Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(8)));
     }
 
+    /// <summary>
+    /// An idle client's pongs, and its own pings even when they arrive in parts, are control frames the WebSocket handles
+    /// while it waits for the next message: none of them starts a frame's deadline that nothing would then meet.
+    /// </summary>
+    [Fact]
+    public async Task AnIdleLegacyClientThatAnswersPingsIsNeverTakenForAStalledFrame()
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Short)
+        {
+            ["RoomHub:Legacy:KeepAliveInterval"] = "00:00:00.250",
+            ["RoomHub:Legacy:KeepAliveTimeout"] = "00:00:05",
+        });
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/");
+
+        // Four frame timeouts of answering pings and sending pings of its own, some of them in two parts.
+        var pongs = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(4))
+        {
+            var frame = await socket.ReadFrameAsync(TimeSpan.FromSeconds(2));
+            Assert.True(frame is not null, $"the connection was cut after {clock.Elapsed.TotalSeconds:0.0} s");
+            if (frame.Opcode == 0x9)
+            {
+                await socket.SendFrameAsync(0xA, frame.Payload);
+                if (++pongs % 3 == 0)
+                {
+                    // A ping of the client's own: its first byte, then the rest (mask bit, no payload, masking key).
+                    await socket.SendRawAsync([0x89]);
+                    await socket.SendRawAsync([0x80, 1, 2, 3, 4]);
+                }
+            }
+        }
+
+        Assert.True(pongs >= 8, $"only {pongs} pings came");
+        await socket.SendTextAsync("""{"type":"PRESENCE","room":"still-here"}""");
+        await Poll.UntilAsync(async () => (await socket.ReadFrameAsync(TimeSpan.FromSeconds(2)))?.Text.Contains("\"PRESENCE\"", StringComparison.Ordinal) == true, "an answer on the idle connection");
+    }
+
     [Fact]
     public async Task ALegacyFrameDeclaringAHugeLengthIsCutOffAsSoonAsItCrossesTheSizeLimit()
     {

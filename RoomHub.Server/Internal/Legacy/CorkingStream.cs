@@ -75,15 +75,12 @@ internal sealed class CorkingStream(Stream inner) : Stream
     {
     }
 
-    /// <summary>The legacy session reading through this stream, told of each read that asks for bytes (a zero-byte read only waits for some).</summary>
+    /// <summary>The legacy session reading through this stream, told of each read and whether it only waits for bytes (a zero-byte read).</summary>
     public LegacySession? Reader { get; set; }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (!buffer.IsEmpty)
-        {
-            Reader?.Reading();
-        }
+        Reader?.Reading(waiting: buffer.IsEmpty);
 
         return inner.ReadAsync(buffer, cancellationToken);
     }

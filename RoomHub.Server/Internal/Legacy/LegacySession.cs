@@ -52,18 +52,32 @@ internal sealed partial class LegacySession
     public CorkingStream? Stream { get; init; }
 
     /// <summary>
-    /// Reads the WebSocket has made of the stream for the header of the frame awaited now; -1 while no header is awaited.
-    /// A header that arrives whole takes one (after the zero-byte wait); a second means the header came in part, and
-    /// from then on the frame has <see cref="FrameTimeout"/> to arrive whole, as it has once its header is in.
+    /// Reads that asked the stream for bytes since the WebSocket last waited with nothing buffered (a zero-byte read),
+    /// while the header of the next frame is awaited; -1 while none is. A frame header, or a control frame (a ping, a
+    /// pong, which the WebSocket handles within the same wait), that arrives whole takes one such read, after which the
+    /// WebSocket waits again; a second means a header came in part, and from then on the frame has
+    /// <see cref="FrameTimeout"/> to arrive whole, as it has once its header is in.
     /// </summary>
     private int _headerReads = -1;
 
     private ITimer? _headerDeadline;
 
-    /// <summary>Called by <see cref="Stream"/> before each read that asks for bytes; runs within this session's receive.</summary>
-    internal void Reading()
+    /// <summary>Called by <see cref="Stream"/> before each read; runs within this session's receive.</summary>
+    internal void Reading(bool waiting)
     {
-        if (_headerReads >= 0 && ++_headerReads == 2 && _headerDeadline is null && FrameTimeout != Timeout.InfiniteTimeSpan)
+        if (_headerReads < 0)
+        {
+            return;
+        }
+
+        if (waiting)
+        {
+            // Nothing is buffered: whatever came since (a control frame) was whole.
+            _headerReads = 0;
+            _headerDeadline?.Dispose();
+            _headerDeadline = null;
+        }
+        else if (++_headerReads == 2 && _headerDeadline is null && FrameTimeout != Timeout.InfiniteTimeSpan)
         {
             _headerDeadline = StartFrameDeadline();
         }
