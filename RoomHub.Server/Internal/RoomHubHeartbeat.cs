@@ -44,18 +44,25 @@ internal sealed partial class RoomHubHeartbeat(
             foreach (var batch in connections.Enumerate().Chunk(BatchSize))
             {
                 var members = new List<(string Room, PresenceMember Member)>(batch.Length);
-                var live = new List<(SessionRef Session, IReadOnlyCollection<string> Rooms)>();
                 foreach (var connection in batch)
                 {
-                    var rooms = connection.Rooms();
-                    members.AddRange(rooms.Select(room => (room, connection.Member)));
-                    if (connection.SessionRef is { } session && !connection.Restoring)
-                    {
-                        live.Add((session, rooms));
-                    }
+                    members.AddRange(connection.Rooms().Select(room => (room, connection.Member)));
                 }
 
                 await presence.RefreshAsync(members, cancellationToken).ConfigureAwait(false);
+
+                // A touch writes a session's rooms exactly, so they are read just before it is issued, with nothing awaited
+                // in between: a join that the read misses issues its own session write later (after its presence write's
+                // round trip), so Redis runs it after the touch, and the room is kept.
+                var live = new List<(SessionRef Session, IReadOnlyCollection<string> Rooms)>();
+                foreach (var connection in batch)
+                {
+                    if (connection.SessionRef is { } session && !connection.Restoring)
+                    {
+                        live.Add((session, connection.Rooms()));
+                    }
+                }
+
                 await sessions.TouchAsync(live, cancellationToken).ConfigureAwait(false);
                 refreshed = (refreshed.Members + members.Count, refreshed.Sessions + live.Count);
             }
