@@ -136,6 +136,19 @@ public sealed class SlowConsumerGuardTests : IDisposable
     }
 
     [Fact]
+    public async Task AnEmptyAnswerAnnouncedAsNothingDoesNotTakeALargerAnswersAnnouncement()
+    {
+        await WriteAsync(Limit);
+        _queue.ExpectAnswer(0);
+        _queue.ExpectAnswer(3 * Limit);
+
+        // The empty answer's own bytes (its envelope) are more than the 0 announced for it.
+        Assert.False((await WriteAnswerAsync(60)).IsCompleted);
+        Assert.False((await WriteAnswerAsync(3 * Limit)).IsCompleted);
+        Assert.False((await WriteAsync(Limit - 100)).IsCompleted);
+    }
+
+    [Fact]
     public async Task AnswersWrittenInAnotherOrderThanAnnouncedAreEachPaidFor()
     {
         await WriteAsync(Limit);

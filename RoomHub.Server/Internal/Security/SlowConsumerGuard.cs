@@ -76,6 +76,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         private long _unflushed;
         private Spell? _spell;
         private const int MaxAnnouncements = 64;
+        private const int AnswerSlack = 1024;
 
         private List<long>? _announcements;
         private bool _answerNext;
@@ -140,7 +141,9 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                     announcements.RemoveAt(0); // One whose answer never came (its call failed after announcing it).
                 }
 
-                announcements.Add(bytes);
+                // With room for what an estimate from the messages leaves out (the answer's own envelope: an empty
+                // answer is announced as 0), so that each announcement covers its answer and is the one paired with it.
+                announcements.Add(bytes + AnswerSlack);
             }
         }
 
