@@ -167,6 +167,20 @@ public sealed class SessionRedisConformance : SessionConformance
     }
 
     [Fact]
+    public async Task ALeaveFromASessionWhoseRecordIsGoneLeavesNoRecord()
+    {
+        // A record made by a removal would have no TTL, and stay for good if its instance died before its next beat.
+        var sessions = await CreateAsync(new RoomSessionOptions());
+        var session = Guid.NewGuid().ToString("N");
+        var holder = new SessionRef("anonymous", session, "c1", Claim: 1);
+
+        await sessions.RemoveRoomAsync(holder, "a", CancellationToken.None);
+
+        var connection = _connections[sessions];
+        Assert.False(await (await connection.DatabaseAsync()).KeyExistsAsync(new RedisKeys(connection.Prefix).Session("anonymous", session)));
+    }
+
+    [Fact]
     public async Task AfterRedisLosesTheRecordTheNewestClaimTakesTheSessionBackWhoeverWritesFirst()
     {
         var sessions = await CreateAsync(new RoomSessionOptions());

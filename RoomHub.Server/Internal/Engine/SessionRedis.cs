@@ -46,8 +46,10 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
         return 1
         """;
 
-    // ARGV: holder, claim, room field.
-    private const string RemoveScript = IfHeld + "\n" + """
+    // ARGV: holder, claim, room field. A record that is gone is left gone: a removal must not make one without a TTL.
+    private const string RemoveScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        """ + "\n" + IfHeld + "\n" + """
         redis.call('HDEL', KEYS[1], ARGV[3])
         return 1
         """;
