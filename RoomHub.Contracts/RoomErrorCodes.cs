@@ -23,8 +23,9 @@ public static class RoomErrorCodes
     public const string Unavailable = "UNAVAILABLE";
 
     /// <summary>
-    /// The server could not accept the message (for example, its store is unavailable). Nobody received it live; if its
-    /// store timed out it may still have been stored, and then shows in history. Retrying is safe, and may store it twice.
+    /// The server could not accept the message (for example, its store is unavailable). If its store or publish timed
+    /// out on a stalled Redis, that may still take place when Redis wakes: the message then shows in history, or even
+    /// reaches the room. Retrying is safe, and may store it twice.
     /// </summary>
     public const string SendFailed = "SEND_FAILED";
 
