@@ -123,7 +123,9 @@ internal sealed partial class RoomCore
                 throw RoomRules.Error(RoomErrorCodes.Unavailable, "The session's missed messages could not be read right now; reconnect later.");
             }
 
-            if (!missed.Recovered)
+            // The read stops after the message whose text crosses the budget: more text than that means it was cut.
+            // (Not "not recovered": the replay reads from a moment, which is before the first message of most rooms.)
+            if (missed.Messages.Sum(m => (long)System.Text.Encoding.UTF8.GetByteCount(m.Message)) > _options.History.MaxAnswerBytes)
             {
                 LogReplayCut(logger, state.ConnectionId, room, _options.History.MaxAnswerBytes);
             }
@@ -175,7 +177,7 @@ internal sealed partial class RoomCore
     [LoggerMessage(2011, LogLevel.Warning, "Connection {ConnectionId} could not rejoin {Room} from its session: {Reason}")]
     private static partial void LogRoomNotRestored(ILogger logger, string connectionId, string room, string reason);
 
-    [LoggerMessage(2012, LogLevel.Information, "Connection {ConnectionId} replayed only the newest {MaxBytes} bytes of what {Room} received while its session was away (or its history since is gone); a Resume from its last id tells the client.")]
+    [LoggerMessage(2012, LogLevel.Information, "Connection {ConnectionId} replayed only the newest {MaxBytes} bytes of what {Room} received while its session was away; a Resume from its last id tells the client.")]
     private static partial void LogReplayCut(ILogger logger, string connectionId, string room, long maxBytes);
 
     [LoggerMessage(2010, LogLevel.Debug, "Connection {ConnectionId} restored its session with {Rooms} rooms.")]
