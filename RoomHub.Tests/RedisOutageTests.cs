@@ -127,6 +127,20 @@ public sealed class RedisOutageTests
         await receiver.WaitForAsync(m => m.Id == after, "cross-instance delivery after the stall", TimeSpan.FromSeconds(5));
     }
 
+    /// <summary>Joins the room as soon as Redis answers again: a join refused meanwhile is tried again.</summary>
+    private static Task JoinOnceRedisAnswersAsync(TestClient client, string room) => Poll.UntilAsync(async () =>
+    {
+        try
+        {
+            await client.SubscribeAsync(room);
+            return true;
+        }
+        catch (HubException)
+        {
+            return false;
+        }
+    }, "the join to succeed once Redis answers");
+
     [Fact]
     public async Task JoinsAndLeavesThatRedisLeftUnansweredLeaveTheInstanceReceivingTheRoomCorrectly()
     {
@@ -167,18 +181,7 @@ public sealed class RedisOutageTests
         }
 
         // Once Redis answers, the room joined again reaches its members on that instance: the one refused and a newcomer.
-        await Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                await joiner.SubscribeAsync(fresh);
-                return true;
-            }
-            catch (HubException)
-            {
-                return false;
-            }
-        }, "the join to succeed once Redis answers");
+        await JoinOnceRedisAnswersAsync(joiner, fresh);
         await using var newcomer = await TestClient.ConnectAsync(cluster[1]);
         await newcomer.SubscribeAsync(fresh);
         var toSolo = await sender.SendOnceAcceptedAsync(solo, "to the room left", TimeSpan.FromSeconds(10));
@@ -229,18 +232,7 @@ public sealed class RedisOutageTests
 
         if (!secondJoined)
         {
-            await Poll.UntilAsync(async () =>
-            {
-                try
-                {
-                    await second.SubscribeAsync(room);
-                    return true;
-                }
-                catch (HubException)
-                {
-                    return false;
-                }
-            }, "the join to succeed once Redis answers");
+            await JoinOnceRedisAnswersAsync(second, room);
         }
 
         var after = await sender.SendOnceAcceptedAsync(room, "after", TimeSpan.FromSeconds(10));
