@@ -86,36 +86,29 @@ internal sealed partial class ResilientLifetimeManager(
         }
     }
 
-    public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
-    {
-        // Only the last local member's leave unsubscribes the room's channel, and a leave needs no answer from Redis:
-        // the backplane takes the connection out of the room and releases the channel locally before it asks Redis to
-        // unsubscribe, so when Redis is away or does not answer the leave has happened all the same, and is finished
-        // here. Redis's own record of the subscription ends with the connection to it at the latest, and a lost
-        // connection comes back without it.
-        try
-        {
-            await inner.RemoveFromGroupAsync(connectionId, groupName, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            LogLeftWithoutRedis(logger, connectionId, ex.Message);
-            await ForgetAsync(connectionId, groupName).ConfigureAwait(false);
-        }
-    }
+    /// <summary>
+    /// Only the last local member's leave unsubscribes the room's channel, and a leave needs no answer from Redis: the
+    /// backplane takes the connection out of the room and releases the channel locally before it asks Redis to
+    /// unsubscribe, so when Redis is away or does not answer the leave has happened all the same, and is finished here.
+    /// Redis's own record of the subscription ends with the connection to it at the latest, and a lost connection comes
+    /// back without it.
+    /// </summary>
+    public override Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default) =>
+        ForgetAsync(connectionId, groupName, cancellationToken);
 
     /// <summary>
-    /// Takes a connection out of a room in the backplane after a join or leave that Redis did not answer. The backplane
-    /// drops the room's subscription first and forgets the connection's membership only after Redis's answer to that, so
-    /// a second removal, which finds nothing left to unsubscribe and needs no Redis, finishes what the first began.
+    /// Takes a connection out of a room in the backplane, whether Redis answers or not. The backplane drops the room's
+    /// subscription first and forgets the connection's membership only after Redis's answer to that, so when that answer
+    /// fails, a second removal, which finds nothing left to unsubscribe and needs no Redis, finishes what the first began.
     /// </summary>
-    private async Task ForgetAsync(string connectionId, string groupName)
+    private async Task ForgetAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         for (var attempt = 0; attempt < 2; attempt++)
         {
             try
             {
-                await inner.RemoveFromGroupAsync(connectionId, groupName).ConfigureAwait(false);
+                // The second removal, which needs no Redis, finishes even when the caller has given up.
+                await inner.RemoveFromGroupAsync(connectionId, groupName, attempt == 0 ? cancellationToken : CancellationToken.None).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
