@@ -38,11 +38,7 @@ internal sealed class ArgumentCheckingProtocol(IHubProtocol inner, RoomHubTeleme
 
     public void WriteMessage(HubMessage message, IBufferWriter<byte> output)
     {
-        if (message is CompletionMessage { Result: IReadOnlyList<RoomMessage> or ResumeResult } && output is Security.IAnswerWriter answers)
-        {
-            answers.WritingAnswer();
-        }
-
+        Security.IAnswerWriter.MarkIfAnswer(message, output);
         inner.WriteMessage(message, output);
     }
 

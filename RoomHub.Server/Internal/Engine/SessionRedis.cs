@@ -151,5 +151,4 @@ internal sealed class SessionRedis(RedisConnection redis, IOptions<RoomHubOption
 
         return remembered ? new SessionState(rooms, seen) : null;
     }
-
 }

@@ -112,6 +112,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
 
     public void WriteMessage(HubMessage message, IBufferWriter<byte> output)
     {
+        Security.IAnswerWriter.MarkIfAnswer(message, output);
         switch (message)
         {
             case InvocationMessage { Target: nameof(IRoomClient.ReceiveMessage), Arguments: [RoomMessage roomMessage] }:
@@ -139,11 +140,9 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
                 WriteError(output, code, text);
                 break;
             case CompletionMessage { InvocationId: { } id, Result: IReadOnlyList<RoomMessage> messages } when id[0] == HistoryKind:
-                (output as Security.IAnswerWriter)?.WritingAnswer();
                 WriteRecord(output, (RoomOf(id), messages), static (writer, h) => LegacyFrameCodec.WriteHistory(writer, h.Item1, h.messages));
                 break;
             case CompletionMessage { InvocationId: { } id, Result: ResumeResult resumed } when id[0] == ResumeKind:
-                (output as Security.IAnswerWriter)?.WritingAnswer();
                 WriteRecord(output, (RoomOf(id), resumed), static (writer, r) => LegacyFrameCodec.WriteResume(writer, r.Item1, r.resumed));
                 break;
             case CompletionMessage { Result: RoomPresence presence }:

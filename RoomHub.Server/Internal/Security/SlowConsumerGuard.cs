@@ -73,11 +73,11 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
         private readonly Lock _gate = new();
         private byte[]? _sink;
         private int _dropped;
-        private long _unflushed;
-        private Spell? _spell;
         private const int MaxAnnouncements = 64;
         private const int AnswerSlack = 1024;
 
+        private long _unflushed;
+        private Spell? _spell;
         private List<long>? _announcements;
         private bool _answerNext;
 
@@ -333,4 +333,14 @@ internal interface IOutboundQueueFeature
 internal interface IAnswerWriter
 {
     void WritingAnswer();
+
+    /// <summary>Marks <paramref name="message"/>'s write as an answer's when it is one and <paramref name="output"/> is guarded.</summary>
+    static void MarkIfAnswer(Microsoft.AspNetCore.SignalR.Protocol.HubMessage message, System.Buffers.IBufferWriter<byte> output)
+    {
+        if (message is Microsoft.AspNetCore.SignalR.Protocol.CompletionMessage { Result: IReadOnlyList<Contracts.RoomMessage> or Contracts.ResumeResult }
+            && output is IAnswerWriter answers)
+        {
+            answers.WritingAnswer();
+        }
+    }
 }
