@@ -25,7 +25,8 @@ internal sealed partial class RoomCore
             Principal = principal,
             Outbound = features.Get<Security.IOutboundQueueFeature>(),
             AnswerEncoding = AnswerSize.EncodingOf(features.Get<IHubProtocol>()?.Name),
-            Address = features.Get<Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature>()?.HttpContext?.Connection.RemoteIpAddress,
+            Address = features.Get<Legacy.LegacyConnectionContext>()?.Address
+                ?? features.Get<Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature>()?.HttpContext?.Connection.RemoteIpAddress,
         };
         connections.Add(state);
         if (session is null)

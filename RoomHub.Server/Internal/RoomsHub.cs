@@ -17,7 +17,9 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
             return;
         }
 
-        var session = Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
+        var session = Context.Features.Get<Legacy.LegacyConnectionContext>() is { } legacy
+            ? legacy.Session
+            : Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
         try
         {
             await core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
@@ -27,7 +29,7 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
             // The session's rooms could not be restored (Redis is away). Refusing or closing the connection would tell
             // SignalR clients not to reconnect; cutting it, as a network failure would, makes them (and legacy clients
             // that retry) come back and try again.
-            Context.GetHttpContext()?.Abort();
+            Security.ConnectionCut.CutSocket(Context.Features, "The session could not be restored.");
             Context.Abort();
         }
         catch

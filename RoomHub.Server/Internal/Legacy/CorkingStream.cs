@@ -145,22 +145,39 @@ internal sealed class CorkingStream(Stream inner) : Stream
     public static void UseForWebSockets(IApplicationBuilder app) => app.Use(static (context, next) =>
     {
         if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
-            && context.GetEndpoint()?.Metadata is { } metadata
-            && (metadata.Contains(LegacyEndpoint.Marker) || metadata.GetMetadata<HubMetadata>() is not null))
+            && context.GetEndpoint()?.Metadata is { } metadata)
         {
-            context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade));
+            if (metadata.Contains(LegacyEndpoint.Marker))
+            {
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>()));
+            }
+            else if (metadata.GetMetadata<HubMetadata>() is not null)
+            {
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, handoff: null));
+            }
         }
 
         return next(context);
     });
 
-    /// <summary>Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>.</summary>
-    public sealed class Upgrade(IHttpUpgradeFeature inner) : IHttpUpgradeFeature
+    /// <summary>
+    /// Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>:
+    /// over the connection's own pipes where the connection can be handed over after the request (legacy), else over
+    /// HTTP's upgraded stream.
+    /// </summary>
+    public sealed class Upgrade(IHttpUpgradeFeature inner, ConnectionHandoff? handoff) : IHttpUpgradeFeature
     {
         public CorkingStream? Stream { get; private set; }
 
+        /// <summary>Where the session goes once the request has answered the handshake; none: it runs within the request.</summary>
+        public ConnectionHandoff? Handoff => handoff;
+
         public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
-        public async Task<Stream> UpgradeAsync() => Stream = new CorkingStream(await inner.UpgradeAsync().ConfigureAwait(false));
+        public async Task<Stream> UpgradeAsync()
+        {
+            var upgraded = await inner.UpgradeAsync().ConfigureAwait(false);
+            return Stream = new CorkingStream(handoff?.OpenStream() ?? upgraded);
+        }
     }
 }

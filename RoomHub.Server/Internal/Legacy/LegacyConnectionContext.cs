@@ -4,7 +4,6 @@ using System.Net.WebSockets;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http;
 
@@ -12,23 +11,31 @@ namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
 /// An in-process connection handed to the rooms hub for one legacy WebSocket: the hub reads and writes
-/// <see cref="Transport"/>, the pump the other ends of the same two pipes (<see cref="Application"/>).
+/// <see cref="Transport"/>, the pump the other ends of the same two pipes (<see cref="Application"/>). It keeps what the
+/// hub needs of the request that opened it (the user, the client's address, the session asked for, when the token
+/// expires), not the request itself, which ends once the handshake is answered (see <see cref="ConnectionHandoff"/>).
 /// </summary>
 internal sealed class LegacyConnectionContext : ConnectionContext,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionUserFeature,
-    IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature, IHttpContextFeature
+    IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature
 {
     private readonly CancellationTokenSource _closed = new();
+    private readonly Action<string> _cut;
 
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound)
+    /// <param name="cut">Closes the TCP connection at once, with the reason given.</param>
+    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, Action<string> cut)
     {
+        _cut = cut;
         var input = new Pipe(inbound);
         var output = new Pipe(outbound);
         Transport = new DuplexPipe(input.Reader, output.Writer);
         Application = new DuplexPipe(output.Reader, input.Writer);
         ConnectionId = "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
-        HttpContext = httpContext;
         User = httpContext.User;
+        Address = httpContext.Connection.RemoteIpAddress;
+        var session = httpContext.Request.Query[RoomCore.SessionParameter].ToString();
+        Session = session.Length == 0 ? null : session;
+        AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
         RemoteEndPoint = httpContext.Connection.RemoteIpAddress is { } address ? new IPEndPoint(address, httpContext.Connection.RemotePort) : null;
         LocalEndPoint = httpContext.Connection.LocalIpAddress is { } local ? new IPEndPoint(local, httpContext.Connection.LocalPort) : null;
 
@@ -39,7 +46,6 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
         features.Set<IConnectionUserFeature>(this);
         features.Set<IConnectionLifetimeFeature>(this);
         features.Set<IConnectionInherentKeepAliveFeature>(this);
-        features.Set<IHttpContextFeature>(this);
         features.Set(this);
         Features = features;
     }
@@ -57,7 +63,17 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
 
     public ClaimsPrincipal? User { get; set; }
 
-    public HttpContext? HttpContext { get; set; }
+    /// <summary>The client's address, as the request saw it (after any forwarded-headers handling).</summary>
+    public IPAddress? Address { get; }
+
+    /// <summary>The session the client asked to resume or start (<c>?session=</c>), if any.</summary>
+    public string? Session { get; }
+
+    /// <summary>When the client's token expires, if it authenticated with one that does.</summary>
+    public DateTimeOffset? AuthenticationExpires { get; }
+
+    /// <summary>Closes the TCP connection at once, with no close frame: for a client that must not be waited on.</summary>
+    public void CutSocket(string why) => _cut(why);
 
     public override CancellationToken ConnectionClosed
     {

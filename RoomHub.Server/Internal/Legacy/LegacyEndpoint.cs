@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
+using System.Text;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -96,15 +97,19 @@ internal sealed partial class LegacyEndpoint(
             return;
         }
 
-        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-        {
-            KeepAliveInterval = _options.Legacy.KeepAliveInterval,
-            KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
-
-            // The protocol has no subprotocol of its own; a client that asks for one gets the first it named, as the
-            // replaced servers answered (a client whose request goes unanswered must fail the handshake).
-            SubProtocol = requested.FirstOrDefault(),
-        }).ConfigureAwait(false);
+        // The protocol has no subprotocol of its own; a client that asks for one gets the first it named, as the
+        // replaced servers answered (a client whose request goes unanswered must fail the handshake).
+        var subProtocol = requested.FirstOrDefault();
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>() as CorkingStream.Upgrade;
+        var handoff = upgrade?.Handoff;
+        var socket = handoff is null
+            ? await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = _options.Legacy.KeepAliveInterval,
+                KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
+                SubProtocol = subProtocol,
+            }).ConfigureAwait(false)
+            : await AcceptOverConnectionAsync(context, upgrade!, subProtocol).ConfigureAwait(false);
 
         if (RoomCore.HasMalformedSession(context))
         {
@@ -126,21 +131,64 @@ internal sealed partial class LegacyEndpoint(
             return;
         }
 
-        var stream = (context.Features.Get<IHttpUpgradeFeature>() as CorkingStream.Upgrade)?.Stream;
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound);
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff is null ? _ => context.Abort() : handoff.Cut);
         guard.Attach(connection);
-        LogConnected(logger, connection.ConnectionId, protocol.Name);
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
-            Stream = stream,
+            Stream = upgrade?.Stream,
         };
-        if (stream is not null)
+        if (upgrade?.Stream is { } stream)
         {
             stream.Reader = session;
         }
 
+        if (handoff is null)
+        {
+            await RunAsync(session, connection).ConfigureAwait(false);
+        }
+        else
+        {
+            // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
+            handoff.HandOver(() => RunAsync(session, connection));
+        }
+    }
+
+    /// <summary>
+    /// Accepts the WebSocket as the WebSocket middleware does (the request is one, as <c>IsWebSocketRequest</c> has
+    /// checked), but over the connection's own pipes rather than the request, which it is to outlive: the middleware's
+    /// WebSocket aborts its request when aborted, and that request is gone by then.
+    /// </summary>
+    private async Task<WebSocket> AcceptOverConnectionAsync(HttpContext context, CorkingStream.Upgrade upgrade, string? subProtocol)
+    {
+        var headers = context.Response.Headers;
+        headers.Connection = "Upgrade";
+        headers.Upgrade = "websocket";
+        headers.SecWebSocketAccept = AcceptKey(context.Request.Headers.SecWebSocketKey.ToString());
+        if (subProtocol is not null)
+        {
+            headers.SecWebSocketProtocol = subProtocol;
+        }
+
+        context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
+        var stream = await upgrade.UpgradeAsync().ConfigureAwait(false);
+        return upgrade.Handoff!.WebSocket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
+        {
+            IsServer = true,
+            KeepAliveInterval = _options.Legacy.KeepAliveInterval,
+            KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
+            SubProtocol = subProtocol,
+        });
+    }
+
+    /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>
+    internal static string AcceptKey(string key) =>
+        Convert.ToBase64String(System.Security.Cryptography.SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+
+    private async Task RunAsync(LegacySession session, LegacyConnectionContext connection)
+    {
+        LogConnected(logger, connection.ConnectionId, session.ProtocolName);
         try
         {
             await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);

@@ -45,6 +45,9 @@ internal sealed partial class LegacySession
         _logger = logger;
     }
 
+    /// <summary>The name of the legacy protocol spoken (bare or envelope).</summary>
+    public string ProtocolName => _protocol.Name;
+
     /// <summary>How long one frame may take from its first to its last fragment; a frame still open then cuts the connection.</summary>
     public TimeSpan FrameTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 

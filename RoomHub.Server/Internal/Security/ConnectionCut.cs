@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -11,23 +13,39 @@ namespace RoomHub.Server.Internal.Security;
 /// </summary>
 internal static class ConnectionCut
 {
-    /// <param name="cutSocket">Also abort the HTTP request under the connection, which closes its TCP connection at once.</param>
+    /// <param name="cutSocket">Also close the TCP connection under it at once, with no close frame or message.</param>
     public static void Abort(ConnectionContext connection, string why, bool cutSocket)
     {
         if (cutSocket)
         {
-            try
-            {
-                connection.Features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            CutSocket(connection.Features, why);
         }
 
         try
         {
             connection.Abort(new ConnectionAbortedException(why));
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Closes the TCP connection under a hub connection at once: a legacy connection's own, a SignalR connection's by
+    /// aborting the HTTP request it runs in.
+    /// </summary>
+    public static void CutSocket(IFeatureCollection features, string why)
+    {
+        try
+        {
+            if (features.Get<LegacyConnectionContext>() is { } legacy)
+            {
+                legacy.CutSocket(why);
+            }
+            else
+            {
+                features.Get<IHttpContextFeature>()?.HttpContext?.Abort();
+            }
         }
         catch (ObjectDisposedException)
         {

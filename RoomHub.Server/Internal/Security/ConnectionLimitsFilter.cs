@@ -21,7 +21,7 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         context.Context.Items[StateKey] = state;
         if (_options.Authentication.CloseOnAuthenticationExpiration
             && context.Context.Features.Get<LegacyConnectionContext>() is { } legacy
-            && legacy.HttpContext?.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc is { } expires)
+            && legacy.AuthenticationExpires is { } expires)
         {
             var due = expires - time.GetUtcNow();
             state.Expiry = time.CreateTimer(_ =>

@@ -37,10 +37,14 @@ internal static class RoomHubSecurityExtensions
             hub.HandshakeTimeout = security.Value.HandshakeTimeout;
             hub.ClientTimeoutInterval = security.Value.ClientTimeout;
         });
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>, IHostApplicationLifetime>((kestrel, security, lifetime) =>
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>, IHostApplicationLifetime, ILoggerFactory>((kestrel, security, lifetime, logs) =>
         {
             kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout;
-            kestrel.ConfigureEndpointDefaults(listen => FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout, lifetime.ApplicationStopping));
+            kestrel.ConfigureEndpointDefaults(listen =>
+            {
+                FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout, lifetime.ApplicationStopping);
+                Legacy.ConnectionHandoff.Use(listen, logs.CreateLogger<Legacy.ConnectionHandoff>());
+            });
         });
 
         // Traces carry the query string as url.query; the token in it is replaced before export.

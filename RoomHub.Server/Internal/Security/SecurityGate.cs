@@ -90,9 +90,22 @@ internal sealed class SecurityGate(
         }
         finally
         {
-            Interlocked.Decrement(ref _total);
-            _perAddress.Decrement(address);
+            if (context.Features.Get<Legacy.ConnectionHandoff>() is { Taken: true } handoff)
+            {
+                // A legacy WebSocket lives on after its request (see ConnectionHandoff): it is counted until it ends.
+                handoff.WhenEnded(() => Release(address));
+            }
+            else
+            {
+                Release(address);
+            }
         }
+    }
+
+    private void Release(IPAddress address)
+    {
+        Interlocked.Decrement(ref _total);
+        _perAddress.Decrement(address);
     }
 
     private bool OriginAllowed(HttpContext context, IPAddress address)

@@ -1,0 +1,170 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+/// <summary>
+/// Lets a legacy WebSocket outlive the HTTP request that opened it. An upgraded request keeps all of Kestrel's HTTP/1.1
+/// state for the connection (the request and response, their headers, the output producer, the timeout control) and
+/// the frames of every middleware still awaiting, about a third of an idle connection's memory; a legacy connection
+/// needs none of it once the handshake is answered. So the legacy endpoint answers the handshake over HTTP as usual, then
+/// hands the WebSocket, made over the connection's own pipes, to this connection middleware and ends the request; the
+/// session runs here, after HTTP is done with the connection, and the connection closes when it ends.
+/// </summary>
+/// <remarks>
+/// Once its request has ended, HTTP holds nothing of the connection but the heartbeat it registered (its timeouts), which
+/// Kestrel keeps for the connection's life: HTTP registers it here instead, and is let go at the handoff. HTTP reads no
+/// more of the input after an upgrade, and the session starts only after HTTP has returned, so the pipes never have two
+/// readers or writers at once.
+/// </remarks>
+internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
+{
+    private readonly ConnectionContext _connection;
+    private readonly IConnectionHeartbeatFeature? _kestrelHeartbeat;
+    private volatile Beat? _httpHeartbeat;
+    private Func<Task>? _session;
+    private Action? _ended;
+
+    private ConnectionHandoff(ConnectionContext connection)
+    {
+        _connection = connection;
+        _kestrelHeartbeat = connection.Features.Get<IConnectionHeartbeatFeature>();
+        connection.Features.Set<IConnectionHeartbeatFeature>(this);
+        connection.Features.Set(this);
+    }
+
+    /// <summary>Whether a session has been handed over, to run once the request has ended.</summary>
+    public bool Taken => _session is not null;
+
+    /// <summary>Adds the middleware to every endpoint, after the first-byte check.</summary>
+    public static void Use(ListenOptions listen, ILogger logger) =>
+        listen.Use(next => connection => RunAsync(next, connection, logger));
+
+    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, ILogger logger)
+    {
+        var handoff = new ConnectionHandoff(connection);
+        try
+        {
+            await next(connection).ConfigureAwait(false);
+
+            // HTTP is done with the connection: its timeouts go with it.
+            handoff._httpHeartbeat = null;
+            if (handoff._session is { } session)
+            {
+                handoff._session = null;
+                try
+                {
+                    await session().ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    LogSessionFailed(logger, connection.ConnectionId, ex);
+                }
+            }
+        }
+        finally
+        {
+            handoff._ended?.Invoke();
+        }
+    }
+
+    /// <summary>
+    /// Hands <paramref name="session"/> over, to run on the connection once its HTTP request has ended; called by the
+    /// request, which then ends. <paramref name="ended"/> runs when the connection ends, whatever happened.
+    /// </summary>
+    public void HandOver(Func<Task> session) => _session = session;
+
+    /// <summary>Runs <paramref name="ended"/> when the connection ends (what the request counted for it, say).</summary>
+    public void WhenEnded(Action ended) => _ended += ended;
+
+    /// <summary>
+    /// The connection's own pipes as a stream, for a WebSocket that does not go through HTTP. Disposed by a WebSocket that
+    /// was aborted (see <see cref="WebSocket"/>), it cuts the connection, so that a read waiting on it fails.
+    /// </summary>
+    public Stream OpenStream() => new TransportStream(this);
+
+    /// <summary>The WebSocket made over <see cref="OpenStream"/>.</summary>
+    public System.Net.WebSockets.WebSocket? WebSocket { get; set; }
+
+    /// <summary>Closes the TCP connection at once.</summary>
+    public void Cut(string why) => _connection.Abort(new ConnectionAbortedException(why));
+
+    void IConnectionHeartbeatFeature.OnHeartbeat(Action<object> action, object state)
+    {
+        // HTTP registers once per connection; anything else registers with Kestrel directly.
+        if (_httpHeartbeat is null && _kestrelHeartbeat is not null)
+        {
+            _httpHeartbeat = new Beat(action, state);
+            _kestrelHeartbeat.OnHeartbeat(static self => ((ConnectionHandoff)self)._httpHeartbeat?.Tick(), this);
+        }
+        else
+        {
+            _kestrelHeartbeat?.OnHeartbeat(action, state);
+        }
+    }
+
+    private sealed record Beat(Action<object> Action, object State)
+    {
+        public void Tick() => Action(State);
+    }
+
+    /// <summary>Reads from the connection's input and writes to its output, leaving both open: Kestrel closes them.</summary>
+    private sealed class TransportStream(ConnectionHandoff handoff) : Stream
+    {
+        private readonly Stream _reads = handoff._connection.Transport.Input.AsStream(leaveOpen: true);
+        private readonly Stream _writes = handoff._connection.Transport.Output.AsStream(leaveOpen: true);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _reads.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _reads.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => _reads.Read(buffer, offset, count);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _writes.WriteAsync(buffer, cancellationToken);
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _writes.WriteAsync(buffer, offset, count, cancellationToken);
+
+        public override void Write(byte[] buffer, int offset, int count) => _writes.Write(buffer, offset, count);
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => _writes.FlushAsync(cancellationToken);
+
+        public override void Flush() => _writes.Flush();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        /// <summary>
+        /// A WebSocket disposes its stream when it is aborted (a keep-alive timeout, say) and when it is disposed. An abort
+        /// must end the connection at once, as HTTP's WebSocket does with its request; otherwise the connection ends with
+        /// the session, after what was written has been sent.
+        /// </summary>
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && handoff.WebSocket?.State == System.Net.WebSockets.WebSocketState.Aborted)
+            {
+                handoff.Cut("The WebSocket was aborted.");
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    [LoggerMessage(3020, LogLevel.Error, "Connection {ConnectionId}: the legacy session handed over by its request failed.")]
+    private static partial void LogSessionFailed(ILogger logger, string connectionId, Exception exception);
+}
