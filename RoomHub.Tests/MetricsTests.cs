@@ -114,6 +114,35 @@ public sealed partial class MetricsTests
         Assert.Equal(1, Value(scrape, "roomhub_messages_rejected_total", "error_type=\"INVALID_ARGUMENT\""));
     }
 
+    [Fact]
+    public async Task AnOpenLegacyWebSocketHoldsNoHttpRequestWhileASignalROneDoes()
+    {
+        await using var instance = await RoomHubProcess.StartAsync(new Dictionary<string, string?>());
+        var room = Rooms.Unique("handoff");
+        await using var signalR = await TestClient.ConnectAsync(instance.HubUrl);
+        await using var first = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/"));
+        await using var second = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/notification?format=envelope"));
+        await using var third = await LegacyClient.ConnectAsync(new Uri($"ws://127.0.0.1:{instance.Port}/"));
+
+        // Kestrel counts an upgraded request while it lasts: the SignalR WebSocket's lasts as long as the connection, the
+        // legacy ones' end once their handshake is answered.
+        await Poll.UntilAsync(async () => Value(await ScrapeAsync(instance), "kestrel_upgraded_connections") == 1, "only the SignalR WebSocket to count as an upgraded request");
+        var scrape = await ScrapeAsync(instance);
+        Assert.True(Value(scrape, "kestrel_active_connections") >= 4, "every WebSocket is still a connection of Kestrel's");
+        Assert.Equal(3, Value(scrape, "roomhub_connections_active", "roomhub_transport=\"legacy\""));
+
+        // And the legacy connections still work both ways, with each other and with SignalR.
+        await first.SubscribeAsync(room);
+        await second.SubscribeAsync(room);
+        await signalR.SubscribeAsync(room);
+        await Poll.UntilAsync(async () =>
+        {
+            await third.SendMessageAsync(room, "through");
+            return first.Frames.Contains("through") && second.Frames.Any(f => f.Contains("through", StringComparison.Ordinal));
+        }, "a legacy message to reach the legacy members");
+        await signalR.WaitForCountAsync(room, 1);
+    }
+
     private static async Task<string> ScrapeAsync(RoomHubProcess instance)
     {
         using var http = new HttpClient { BaseAddress = instance.BaseAddress };

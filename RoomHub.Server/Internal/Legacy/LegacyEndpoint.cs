@@ -131,29 +131,42 @@ internal sealed partial class LegacyEndpoint(
             return;
         }
 
-        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff is null ? _ => context.Abort() : handoff.Cut);
-        guard.Attach(connection);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
-        {
-            FrameTimeout = guard.LegacyFrameTimeout,
-            Stream = upgrade?.Stream,
-        };
-        if (upgrade?.Stream is { } stream)
-        {
-            stream.Reader = session;
-        }
-
         if (handoff is null)
         {
+            var (session, connection) = CreateSession(context, socket, protocol, upgrade?.Stream, CutRequest(context));
             await RunAsync(session, connection).ConfigureAwait(false);
         }
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            handoff.HandOver(() => RunAsync(session, connection));
+            var (session, connection) = CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut);
+            handoff.HandOver(Runner(session, connection));
         }
     }
+
+    /// <summary>The session and its connection, which keep what they need of the request but not the request itself.</summary>
+    private (LegacySession, LegacyConnectionContext) CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut)
+    {
+        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut);
+        guard.Attach(connection);
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
+        {
+            FrameTimeout = guard.LegacyFrameTimeout,
+            Stream = stream,
+        };
+        if (stream is not null)
+        {
+            stream.Reader = session;
+        }
+
+        return (session, connection);
+    }
+
+    // Each its own method, so that a closure holds only what it names, not the request the caller had.
+    private static Action<string> CutRequest(HttpContext context) => _ => context.Abort();
+
+    private Func<Task> Runner(LegacySession session, LegacyConnectionContext connection) => () => RunAsync(session, connection);
 
     /// <summary>
     /// Accepts the WebSocket as the WebSocket middleware does (the request is one, as <c>IsWebSocketRequest</c> has
@@ -173,13 +186,19 @@ internal sealed partial class LegacyEndpoint(
 
         context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
         var stream = await upgrade.UpgradeAsync().ConfigureAwait(false);
-        return upgrade.Handoff!.WebSocket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
+
+        // The keep-alive timer would otherwise hold the request's execution context (its trace, its log scopes) for the
+        // WebSocket's life.
+        using (ExecutionContext.SuppressFlow())
         {
-            IsServer = true,
-            KeepAliveInterval = _options.Legacy.KeepAliveInterval,
-            KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
-            SubProtocol = subProtocol,
-        });
+            return upgrade.Handoff!.WebSocket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
+            {
+                IsServer = true,
+                KeepAliveInterval = _options.Legacy.KeepAliveInterval,
+                KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
+                SubProtocol = subProtocol,
+            });
+        }
     }
 
     /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>
