@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -22,7 +23,8 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
 {
     private readonly ConnectionContext _connection;
     private readonly IConnectionHeartbeatFeature? _kestrelHeartbeat;
-    private volatile Beat? _httpHeartbeat;
+    private Action<object>? _httpBeat;
+    private volatile object? _httpBeatState;
     private Func<Task>? _session;
     private Action? _ended;
 
@@ -37,19 +39,27 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// <summary>Whether a session has been handed over, to run once the request has ended.</summary>
     public bool Taken => _session is not null;
 
-    /// <summary>Adds the middleware to every endpoint, after the first-byte check.</summary>
-    public static void Use(ListenOptions listen, ILogger logger) =>
-        listen.Use(next => connection => RunAsync(next, connection, logger));
+    /// <summary>
+    /// Adds the middleware to every endpoint. <paramref name="admit"/> runs first and may refuse the connection (the
+    /// first-byte check): one middleware, so that a connection keeps one frame for both for its whole life, not two.
+    /// </summary>
+    public static void Use(ListenOptions listen, Func<ConnectionContext, Task<bool>> admit, ILogger logger) =>
+        listen.Use(next => connection => RunAsync(next, connection, admit, logger));
 
-    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, ILogger logger)
+    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, Func<ConnectionContext, Task<bool>> admit, ILogger logger)
     {
+        if (!await admit(connection).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var handoff = new ConnectionHandoff(connection);
         try
         {
             await next(connection).ConfigureAwait(false);
 
             // HTTP is done with the connection: its timeouts go with it.
-            handoff._httpHeartbeat = null;
+            handoff._httpBeatState = null;
             if (handoff._session is { } session)
             {
                 handoff._session = null;
@@ -93,10 +103,11 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     void IConnectionHeartbeatFeature.OnHeartbeat(Action<object> action, object state)
     {
         // HTTP registers once per connection; anything else registers with Kestrel directly.
-        if (_httpHeartbeat is null && _kestrelHeartbeat is not null)
+        if (_httpBeat is null && _kestrelHeartbeat is not null)
         {
-            _httpHeartbeat = new Beat(action, state);
-            _kestrelHeartbeat.OnHeartbeat(static self => ((ConnectionHandoff)self)._httpHeartbeat?.Tick(), this);
+            _httpBeat = action;
+            _httpBeatState = state;
+            _kestrelHeartbeat.OnHeartbeat(static self => ((ConnectionHandoff)self).BeatHttp(), this);
         }
         else
         {
@@ -104,15 +115,18 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
         }
     }
 
-    private sealed record Beat(Action<object> Action, object State)
+    private void BeatHttp()
     {
-        public void Tick() => Action(State);
+        if (_httpBeatState is { } state)
+        {
+            _httpBeat!(state);
+        }
     }
 
     /// <summary>Reads from the connection's input and writes to its output, leaving both open: Kestrel closes them.</summary>
     private sealed class TransportStream(ConnectionHandoff handoff) : Stream
     {
-        private readonly Stream _reads = handoff._connection.Transport.Input.AsStream(leaveOpen: true);
+        private readonly System.IO.Pipelines.PipeReader _input = handoff._connection.Transport.Input;
         private readonly Stream _writes = handoff._connection.Transport.Output.AsStream(leaveOpen: true);
 
         public override bool CanRead => true;
@@ -129,11 +143,39 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
             set => throw new NotSupportedException();
         }
 
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _reads.ReadAsync(buffer, cancellationToken);
+        /// <summary>
+        /// Reads what is there, up to <paramref name="buffer"/>'s length; an empty buffer waits for bytes and takes none.
+        /// A read canceled by HTTP (it cancels the input's pending read when it stops taking requests, which may be
+        /// while the handshake is answered) is not this stream's: it reads again.
+        /// </summary>
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            _input.TryRead(out var result) && !result.IsCanceled ? new(Take(result, buffer.Span)) : ReadAwaitedAsync(buffer, cancellationToken);
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _reads.ReadAsync(buffer, offset, count, cancellationToken);
+        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<int> ReadAwaitedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (!result.IsCanceled)
+                {
+                    return Take(result, buffer.Span);
+                }
+            }
+        }
 
-        public override int Read(byte[] buffer, int offset, int count) => _reads.Read(buffer, offset, count);
+        private int Take(System.IO.Pipelines.ReadResult result, Span<byte> buffer)
+        {
+            var available = result.Buffer;
+            var taken = (int)Math.Min(available.Length, buffer.Length);
+            available.Slice(0, taken).CopyTo(buffer);
+            _input.AdvanceTo(available.GetPosition(taken));
+            return taken;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _writes.WriteAsync(buffer, cancellationToken);
 

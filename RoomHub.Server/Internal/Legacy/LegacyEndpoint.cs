@@ -133,19 +133,18 @@ internal sealed partial class LegacyEndpoint(
 
         if (handoff is null)
         {
-            var (session, connection) = CreateSession(context, socket, protocol, upgrade?.Stream, CutRequest(context));
-            await RunAsync(session, connection).ConfigureAwait(false);
+            var session = CreateSession(context, socket, protocol, upgrade?.Stream, CutRequest(context));
+            await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            var (session, connection) = CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut);
-            handoff.HandOver(Runner(session, connection));
+            handoff.HandOver(Runner(CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut)));
         }
     }
 
     /// <summary>The session and its connection, which keep what they need of the request but not the request itself.</summary>
-    private (LegacySession, LegacyConnectionContext) CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut)
+    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut);
@@ -160,13 +159,17 @@ internal sealed partial class LegacyEndpoint(
             stream.Reader = session;
         }
 
-        return (session, connection);
+        return session;
     }
 
     // Each its own method, so that a closure holds only what it names, not the request the caller had.
     private static Action<string> CutRequest(HttpContext context) => _ => context.Abort();
 
-    private Func<Task> Runner(LegacySession session, LegacyConnectionContext connection) => () => RunAsync(session, connection);
+    private Func<Task> Runner(LegacySession session)
+    {
+        var stopping = lifetime.ApplicationStopping;
+        return () => session.RunAsync(stopping);
+    }
 
     /// <summary>
     /// Accepts the WebSocket as the WebSocket middleware does (the request is one, as <c>IsWebSocketRequest</c> has
@@ -205,26 +208,7 @@ internal sealed partial class LegacyEndpoint(
     internal static string AcceptKey(string key) =>
         Convert.ToBase64String(System.Security.Cryptography.SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
 
-    private async Task RunAsync(LegacySession session, LegacyConnectionContext connection)
-    {
-        LogConnected(logger, connection.ConnectionId, session.ProtocolName);
-        try
-        {
-            await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
-        }
-        finally
-        {
-            LogDisconnected(logger, connection.ConnectionId);
-        }
-    }
-
     /// <summary>Whether <paramref name="name"/> is an HTTP token (RFC 9110), as a subprotocol name must be.</summary>
     private static bool IsToken(string name) =>
         name.Length > 0 && name.All(static c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c));
-
-    [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
-    private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
-
-    [LoggerMessage(3011, LogLevel.Debug, "Legacy connection {ConnectionId} closed.")]
-    private static partial void LogDisconnected(ILogger logger, string connectionId);
 }

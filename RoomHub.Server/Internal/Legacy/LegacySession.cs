@@ -91,64 +91,76 @@ internal sealed partial class LegacySession
 
     public async Task RunAsync(CancellationToken stopping)
     {
-        var application = _connection.Application;
-        WriteHandshake(application.Output);
-        await application.Output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-
-        using var receiveAbort = new CancellationTokenSource();
-        var hub = Task.Run(() =>
+        LogConnected(_logger, _connection.ConnectionId, _protocol.Name);
+        try
         {
-            // Each legacy frame is traced as its own root span (a hub invocation), not nested under the WebSocket request.
-            System.Diagnostics.Activity.Current = null;
-            return _hub.OnConnectedAsync(_connection);
-        }, CancellationToken.None);
-        var receiving = ReceiveAsync(application.Output, receiveAbort.Token);
-        var sending = SendAsync(application.Input);
-        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var onStopping = stopping.Register(() => ended.TrySetResult());
-        using var onAborted = _connection.ConnectionClosed.Register(() => ended.TrySetResult());
+            var application = _connection.Application;
+            WriteHandshake(application.Output);
+            await application.Output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
 
-        await Task.WhenAny(receiving, hub, sending, ended.Task).ConfigureAwait(false);
-
-        // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
-        // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
-        if (receiving.IsCompleted)
-        {
-            await application.Output.CompleteAsync().ConfigureAwait(false);
-        }
-        else
-        {
-            if (_connection.ServerClose is { } close)
+            var hub = Task.Run(() =>
             {
-                SetClose(close.Status, close.Reason);
-            }
-            else if (_draining())
+                // Each legacy frame is traced as its own root span (a hub invocation), not nested under the WebSocket request.
+                System.Diagnostics.Activity.Current = null;
+                return _hub.OnConnectedAsync(_connection);
+            }, CancellationToken.None);
+            var receiving = ReceiveAsync(application.Output);
+            var sending = SendAsync(application.Input);
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var onStopping = stopping.Register(() => ended.TrySetResult());
+            using var onAborted = _connection.ConnectionClosed.Register(() => ended.TrySetResult());
+
+            await Task.WhenAny(receiving, hub, sending, ended.Task).ConfigureAwait(false);
+
+            // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
+            // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
+            if (receiving.IsCompleted)
             {
-                SetClose(ServiceRestart, "Service restart: reconnect");
+                await application.Output.CompleteAsync().ConfigureAwait(false);
             }
-            else if (stopping.IsCancellationRequested)
+            else
             {
-                SetClose(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down");
+                if (_connection.ServerClose is { } close)
+                {
+                    SetClose(close.Status, close.Reason);
+                }
+                else if (_draining())
+                {
+                    SetClose(ServiceRestart, "Service restart: reconnect");
+                }
+                else if (stopping.IsCancellationRequested)
+                {
+                    SetClose(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down");
+                }
+
+                _connection.Transport.Input.CancelPendingRead();
             }
 
-            _connection.Transport.Input.CancelPendingRead();
+            await hub.ConfigureAwait(false);
+            await _connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await sending.ConfigureAwait(false);
+            await SendCloseAsync().ConfigureAwait(false);
+
+            if (!receiving.IsCompleted)
+            {
+                // Give the client a moment to answer the close frame; a silent one is cut off.
+                await Task.WhenAny(receiving, Task.Delay(CloseTimeout, CancellationToken.None)).ConfigureAwait(false);
+                if (!receiving.IsCompleted)
+                {
+                    // Aborted rather than canceled: a token on the receive would cost every idle connection a registration.
+                    _socket.Abort();
+                }
+
+                await receiving.ConfigureAwait(false);
+                await application.Output.CompleteAsync().ConfigureAwait(false);
+            }
+
+            await _connection.DisposeAsync().ConfigureAwait(false);
         }
-
-        await hub.ConfigureAwait(false);
-        await _connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
-        await sending.ConfigureAwait(false);
-        await SendCloseAsync().ConfigureAwait(false);
-
-        if (!receiving.IsCompleted)
+        finally
         {
-            // Give the client a moment to answer the close frame; a silent one is cut off.
-            await Task.WhenAny(receiving, Task.Delay(CloseTimeout, CancellationToken.None)).ConfigureAwait(false);
-            await receiveAbort.CancelAsync().ConfigureAwait(false);
-            await receiving.ConfigureAwait(false);
-            await application.Output.CompleteAsync().ConfigureAwait(false);
+            LogDisconnected(_logger, _connection.ConnectionId);
         }
-
-        await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
     private void WriteHandshake(PipeWriter output)
@@ -158,7 +170,7 @@ internal sealed partial class LegacySession
         output.Write([RecordSeparator]);
     }
 
-    private async Task ReceiveAsync(PipeWriter hubInput, CancellationToken cancellationToken)
+    private async Task ReceiveAsync(PipeWriter hubInput)
     {
         byte[]? frame = null;
         try
@@ -171,7 +183,7 @@ internal sealed partial class LegacySession
                 ValueWebSocketReceiveResult next;
                 try
                 {
-                    next = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                    next = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -210,7 +222,7 @@ internal sealed partial class LegacySession
                         // A receive returns only once its buffer is full or the frame has ended: asking for no more than
                         // one byte past the limit makes a frame over it fail as soon as it crosses it.
                         var room = (int)Math.Min(frame.Length - length, _maxFrameBytes + 1 - length);
-                        var receive = _socket.ReceiveAsync(frame.AsMemory(length, room), cancellationToken);
+                        var receive = _socket.ReceiveAsync(frame.AsMemory(length, room), CancellationToken.None);
                         if (frameDeadline is null && !receive.IsCompleted && FrameTimeout != Timeout.InfiniteTimeSpan)
                         {
                             // A frame that never completes must not hold the connection: once a read of it has to wait
@@ -251,7 +263,7 @@ internal sealed partial class LegacySession
                 LegacyHubProtocol.WriteRecord(hubInput, payload);
                 ArrayPool<byte>.Shared.Return(frame);
                 frame = null;
-                var flush = await hubInput.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var flush = await hubInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 if (flush.IsCompleted)
                 {
                     // The hub has stopped reading: the connection is ending; keep reading only to see the close frame.
@@ -259,11 +271,7 @@ internal sealed partial class LegacySession
                 }
             }
         }
-        catch (OperationCanceledException)
-        {
-            // The client did not answer our close frame in time; the socket is aborted.
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionResetException)
+        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException)
         {
             LogReceiveFailed(_logger, _connection.ConnectionId, ex.Message);
             SetClose(WebSocketCloseStatus.Empty, "");
@@ -421,6 +429,12 @@ internal sealed partial class LegacySession
             // The peer is gone; there is nobody left to tell.
         }
     }
+
+    [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
+    private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
+
+    [LoggerMessage(3011, LogLevel.Debug, "Legacy connection {ConnectionId} closed.")]
+    private static partial void LogDisconnected(ILogger logger, string connectionId);
 
     [LoggerMessage(3001, LogLevel.Debug, "Legacy connection {ConnectionId}: receive ended: {Reason}")]
     private static partial void LogReceiveFailed(ILogger logger, string connectionId, string reason);

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -11,23 +10,11 @@ namespace RoomHub.Server.Internal.Security;
 internal static class FirstByteTimeout
 {
     /// <summary>
-    /// Adds the check to every endpoint. Kestrel keeps one set of endpoint defaults: a host that sets its own through
-    /// <c>ConfigureEndpointDefaults</c> replaces this one, or is replaced by it, whichever is configured last.
+    /// Whether a first byte came in time; if not, the connection has been cut (or has gone). Its own method, so that what
+    /// the wait needs is let go once it is over: the frame of the connection middleware that awaits it lives as long as
+    /// the connection.
     /// </summary>
-    public static void Use(ListenOptions listen, TimeSpan timeout, CancellationToken stopping) =>
-        listen.Use(next => connection => RunAsync(next, connection, timeout, stopping));
-
-    private static async Task RunAsync(ConnectionDelegate next, ConnectionContext connection, TimeSpan timeout, CancellationToken stopping)
-    {
-        // Its own method, so that what the wait needs is let go once it is over: this frame lives as long as the connection.
-        if (await FirstByteAsync(connection, timeout, stopping).ConfigureAwait(false))
-        {
-            await next(connection).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Whether a first byte came in time; if not, the connection has been cut (or has gone).</summary>
-    private static async Task<bool> FirstByteAsync(ConnectionContext connection, TimeSpan timeout, CancellationToken stopping)
+    public static async Task<bool> ArrivedAsync(ConnectionContext connection, TimeSpan timeout, CancellationToken stopping)
     {
         var input = connection.Transport.Input;
 

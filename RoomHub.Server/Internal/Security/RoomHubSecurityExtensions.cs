@@ -40,11 +40,13 @@ internal static class RoomHubSecurityExtensions
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<RoomHubSecurityOptions>, IHostApplicationLifetime, ILoggerFactory>((kestrel, security, lifetime, logs) =>
         {
             kestrel.Limits.RequestHeadersTimeout = security.Value.HandshakeTimeout;
-            kestrel.ConfigureEndpointDefaults(listen =>
-            {
-                FirstByteTimeout.Use(listen, security.Value.HandshakeTimeout, lifetime.ApplicationStopping);
-                Legacy.ConnectionHandoff.Use(listen, logs.CreateLogger<Legacy.ConnectionHandoff>());
-            });
+
+            // Kestrel keeps one set of endpoint defaults: a host that sets its own through ConfigureEndpointDefaults replaces
+            // this one (and legacy WebSockets then run within their requests), or is replaced by it, whichever comes last.
+            var timeout = security.Value.HandshakeTimeout;
+            var stopping = lifetime.ApplicationStopping;
+            kestrel.ConfigureEndpointDefaults(listen => Legacy.ConnectionHandoff.Use(
+                listen, connection => FirstByteTimeout.ArrivedAsync(connection, timeout, stopping), logs.CreateLogger<Legacy.ConnectionHandoff>()));
         });
 
         // Traces carry the query string as url.query; the token in it is replaced before export.
