@@ -149,11 +149,11 @@ internal sealed class CorkingStream(Stream inner) : Stream
         {
             if (metadata.Contains(LegacyEndpoint.Marker))
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>()));
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>(), handOver: true));
             }
             else if (metadata.GetMetadata<HubMetadata>() is not null)
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, handoff: null));
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>(), handOver: false));
             }
         }
 
@@ -161,23 +161,26 @@ internal sealed class CorkingStream(Stream inner) : Stream
     });
 
     /// <summary>
-    /// Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>:
-    /// over the connection's own pipes where the connection can be handed over after the request (legacy), else over
-    /// HTTP's upgraded stream.
+    /// Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>,
+    /// itself over the connection's own pipes where the connection came through <see cref="ConnectionHandoff"/>, else
+    /// over HTTP's upgraded stream. After the 101, HTTP neither reads nor writes the connection until the request ends:
+    /// its upgraded stream only passes each read and write through the request's body and response layers, which the
+    /// connection's pipes skip. A legacy WebSocket is then handed over (<paramref name="handOver"/>); a SignalR one runs
+    /// within its request, which SignalR keeps.
     /// </summary>
-    public sealed class Upgrade(IHttpUpgradeFeature inner, ConnectionHandoff? handoff) : IHttpUpgradeFeature
+    public sealed class Upgrade(IHttpUpgradeFeature inner, ConnectionHandoff? connection, bool handOver) : IHttpUpgradeFeature
     {
         public CorkingStream? Stream { get; private set; }
 
         /// <summary>Where the session goes once the request has answered the handshake; none: it runs within the request.</summary>
-        public ConnectionHandoff? Handoff => handoff;
+        public ConnectionHandoff? Handoff => handOver ? connection : null;
 
         public bool IsUpgradableRequest => inner.IsUpgradableRequest;
 
         public async Task<Stream> UpgradeAsync()
         {
             var upgraded = await inner.UpgradeAsync().ConfigureAwait(false);
-            return Stream = new CorkingStream(handoff?.OpenStream() ?? upgraded);
+            return Stream = new CorkingStream(connection?.OpenStream() ?? upgraded);
         }
     }
 }
