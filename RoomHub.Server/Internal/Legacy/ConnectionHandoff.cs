@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -92,10 +91,19 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// The connection's own pipes as a stream, for a WebSocket that does not go through HTTP. Disposed by a WebSocket that
     /// was aborted (see <see cref="WebSocket"/>), it cuts the connection, so that a read waiting on it fails.
     /// </summary>
-    public Stream OpenStream() => new TransportStream(this);
+    public Stream OpenStream() => new TransportStream(_connection.Transport, this);
 
     /// <summary>The WebSocket made over <see cref="OpenStream"/>.</summary>
     public System.Net.WebSockets.WebSocket? WebSocket { get; set; }
+
+    /// <summary>Cuts the connection if <see cref="WebSocket"/> was aborted: called when the WebSocket disposes its stream.</summary>
+    internal void StreamDisposed()
+    {
+        if (WebSocket?.State == System.Net.WebSockets.WebSocketState.Aborted)
+        {
+            Cut("The WebSocket was aborted.");
+        }
+    }
 
     /// <summary>Closes the TCP connection at once.</summary>
     public void Cut(string why) => _connection.Abort(new ConnectionAbortedException(why));
@@ -120,90 +128,6 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
         if (_httpBeatState is { } state)
         {
             _httpBeat!(state);
-        }
-    }
-
-    /// <summary>Reads from the connection's input and writes to its output, leaving both open: Kestrel closes them.</summary>
-    private sealed class TransportStream(ConnectionHandoff handoff) : Stream
-    {
-        private readonly System.IO.Pipelines.PipeReader _input = handoff._connection.Transport.Input;
-        private readonly Stream _writes = handoff._connection.Transport.Output.AsStream(leaveOpen: true);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        /// <summary>
-        /// Reads what is there, up to <paramref name="buffer"/>'s length; an empty buffer waits for bytes and takes none.
-        /// A read canceled by HTTP (it cancels the input's pending read when it stops taking requests, which may be
-        /// while the handshake is answered) is not this stream's: it reads again.
-        /// </summary>
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            _input.TryRead(out var result) && !result.IsCanceled ? new(Take(result, buffer.Span)) : ReadAwaitedAsync(buffer, cancellationToken);
-
-        [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-        private async ValueTask<int> ReadAwaitedAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-        {
-            while (true)
-            {
-                var result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                if (!result.IsCanceled)
-                {
-                    return Take(result, buffer.Span);
-                }
-            }
-        }
-
-        private int Take(System.IO.Pipelines.ReadResult result, Span<byte> buffer)
-        {
-            var available = result.Buffer;
-            var taken = (int)Math.Min(available.Length, buffer.Length);
-            available.Slice(0, taken).CopyTo(buffer);
-            _input.AdvanceTo(available.GetPosition(taken));
-            return taken;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _writes.WriteAsync(buffer, cancellationToken);
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _writes.WriteAsync(buffer, offset, count, cancellationToken);
-
-        public override void Write(byte[] buffer, int offset, int count) => _writes.Write(buffer, offset, count);
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => _writes.FlushAsync(cancellationToken);
-
-        public override void Flush() => _writes.Flush();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        /// <summary>
-        /// A WebSocket disposes its stream when it is aborted (a keep-alive timeout, say) and when it is disposed. An abort
-        /// must end the connection at once, as HTTP's WebSocket does with its request; otherwise the connection ends with
-        /// the session, after what was written has been sent.
-        /// </summary>
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing && handoff.WebSocket?.State == System.Net.WebSockets.WebSocketState.Aborted)
-            {
-                handoff.Cut("The WebSocket was aborted.");
-            }
-
-            base.Dispose(disposing);
         }
     }
 
