@@ -21,6 +21,7 @@ namespace RoomHub.Server.Internal.Legacy;
 internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
 {
     private readonly ConnectionContext _connection;
+    private readonly System.IO.Pipelines.IDuplexPipe _transport;
     private readonly IConnectionHeartbeatFeature? _kestrelHeartbeat;
     private Action<object>? _httpBeat;
     private volatile object? _httpBeatState;
@@ -30,10 +31,20 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     private ConnectionHandoff(ConnectionContext connection)
     {
         _connection = connection;
+        _transport = connection.Transport;
         _kestrelHeartbeat = connection.Features.Get<IConnectionHeartbeatFeature>();
         connection.Features.Set<IConnectionHeartbeatFeature>(this);
         connection.Features.Set(this);
     }
+
+    /// <summary>
+    /// The handoff of the connection a request came on, if that request reads and writes the connection's own pipes. A
+    /// connection middleware that Kestrel adds after the endpoint defaults (its TLS, on an HTTPS endpoint) puts a layer of
+    /// its own between them, which it takes away again when HTTP returns: such a connection has no handoff, and its
+    /// WebSockets run within their requests, over HTTP's upgraded stream.
+    /// </summary>
+    public static ConnectionHandoff? Of(HttpContext context) =>
+        context.Features.Get<ConnectionHandoff>() is { } handoff && ReferenceEquals(handoff._connection.Transport, handoff._transport) ? handoff : null;
 
     /// <summary>Whether a session has been handed over, to run once the request has ended.</summary>
     public bool Taken => _session is not null;

@@ -149,11 +149,11 @@ internal sealed class CorkingStream(Stream inner) : Stream
         {
             if (metadata.Contains(LegacyEndpoint.Marker))
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>(), handOver: true));
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: true));
             }
             else if (metadata.GetMetadata<HubMetadata>() is not null)
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, context.Features.Get<ConnectionHandoff>(), handOver: false));
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: false));
             }
         }
 
