@@ -149,6 +149,22 @@ public sealed class ConformanceProbeTests(ConformanceProbeTests.Server server) :
         Assert.Equal((Pong, payload), (frame!.Opcode, frame.Text));
     }
 
+    [Fact]
+    public async Task AClientStillSendingTheRestOfAnOversizedMessageGetsTheCloseCodeNotAReset()
+    {
+        await using var socket = await RawWebSocket.ConnectAsync(server.Instance, "/");
+
+        // The first fragment is over the limit already; the rest (far more than the sockets' buffers hold) is still on its
+        // way when the server has refused the message.
+        await socket.SendFrameAsync(Text, new byte[200 * 1024], fin: false);
+        for (var i = 0; i < 256; i++)
+        {
+            await socket.SendFrameAsync(Continuation, new byte[64 * 1024], fin: i == 255);
+        }
+
+        await ExpectCloseAsync(socket, 1009);
+    }
+
     private static async Task ExpectCloseAsync(RawWebSocket socket, int code)
     {
         var (closeCode, _) = await socket.ReadUntilCloseAsync();

@@ -154,12 +154,47 @@ internal sealed partial class LegacySession
                 await receiving.ConfigureAwait(false);
                 await application.Output.CompleteAsync().ConfigureAwait(false);
             }
+            else if (_socket.State == WebSocketState.CloseSent)
+            {
+                await DiscardUntilCloseAsync().ConfigureAwait(false);
+            }
 
             await _connection.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {
             LogDisconnected(_logger, _connection.ConnectionId);
+        }
+    }
+
+    /// <summary>
+    /// The receive ended on a frame this side refused (too big, not UTF-8) while the client may still be sending the rest
+    /// of it: what it sends is read and dropped until its close frame answers ours, for up to <see cref="CloseTimeout"/>.
+    /// Closing the socket on unread bytes would reset the connection, and the reset can reach the client before it has
+    /// read the close frame that says why.
+    /// </summary>
+    private async Task DiscardUntilCloseAsync()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveChunk);
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseTimeout);
+            while (_socket.State == WebSocketState.CloseSent)
+            {
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(), timeout.Token).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ConnectionResetException or ConnectionAbortedException)
+        {
+            // Gone, or silent: the socket is aborted and the connection cut.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
