@@ -91,11 +91,11 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
 
     /// <summary>
     /// Hands <paramref name="session"/> over, to run on the connection once its HTTP request has ended; called by the
-    /// request, which then ends. <paramref name="ended"/> runs when the connection ends, whatever happened.
+    /// request, which then ends.
     /// </summary>
     public void HandOver(Func<Task> session) => _session = session;
 
-    /// <summary>Runs <paramref name="ended"/> when the connection ends (what the request counted for it, say).</summary>
+    /// <summary>Runs <paramref name="ended"/> when the connection ends, whatever happened (to release what the request counted for it, say).</summary>
     public void WhenEnded(Action ended) => _ended += ended;
 
     /// <summary>
