@@ -121,7 +121,9 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
 
     void IConnectionHeartbeatFeature.OnHeartbeat(Action<object> action, object state)
     {
-        // HTTP registers once per connection; anything else registers with Kestrel directly.
+        // Whatever registers here runs within this middleware's next (HTTP, or a connection middleware Kestrel put after
+        // this one) and has returned when it has: the first registration, HTTP's (in practice the only one), is let go
+        // then. Any further one goes to Kestrel directly and stays for the connection's life.
         if (_httpBeat is null && _kestrelHeartbeat is not null)
         {
             _httpBeat = action;

@@ -107,8 +107,8 @@ internal sealed partial class LegacySession
             var receiving = ReceiveAsync(application.Output);
             var sending = SendAsync(application.Input);
             var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using var onStopping = stopping.Register(() => ended.TrySetResult());
-            using var onAborted = _connection.ConnectionClosed.Register(() => ended.TrySetResult());
+            using var onStopping = stopping.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
+            using var onAborted = _connection.ConnectionClosed.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
 
             await Task.WhenAny(receiving, hub, sending, ended.Task).ConfigureAwait(false);
 
