@@ -168,6 +168,10 @@ internal sealed partial class RoomCore
         return missed.Values.Sum(messages => messages.Count);
     }
 
+    /// <summary>The session a request asks for (<c>?session=</c>), if any; none for an empty one.</summary>
+    public static string? SessionOf(HttpContext context) =>
+        context.Request.Query[SessionParameter].ToString() is { Length: > 0 } session ? session : null;
+
     /// <summary>Whether the request names a session that cannot be one, an empty one included (no session at all is fine).</summary>
     public static bool HasMalformedSession(HttpContext context) =>
         context.Request.Query.TryGetValue(SessionParameter, out var session) && !IsValidSessionId(session.ToString());

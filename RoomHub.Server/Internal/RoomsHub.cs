@@ -19,10 +19,10 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
 
         var session = Context.Features.Get<Legacy.LegacyConnectionContext>() is { } legacy
             ? legacy.Session
-            : Context.GetHttpContext()?.Request.Query[RoomCore.SessionParameter].ToString();
+            : Context.GetHttpContext() is { } http ? RoomCore.SessionOf(http) : null;
         try
         {
-            await core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, string.IsNullOrEmpty(session) ? null : session, Context.ConnectionAborted);
+            await core.ConnectedAsync(Context.ConnectionId, Context.User, Context.UserIdentifier, Context.Features, session, Context.ConnectionAborted);
         }
         catch (RoomHubException ex) when (ex.Code == RoomErrorCodes.Unavailable)
         {

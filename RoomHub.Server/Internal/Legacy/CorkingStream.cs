@@ -147,13 +147,10 @@ internal sealed class CorkingStream(Stream inner) : Stream
         if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
             && context.GetEndpoint()?.Metadata is { } metadata)
         {
-            if (metadata.Contains(LegacyEndpoint.Marker))
+            var legacy = metadata.Contains(LegacyEndpoint.Marker);
+            if (legacy || metadata.GetMetadata<HubMetadata>() is not null)
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: true));
-            }
-            else if (metadata.GetMetadata<HubMetadata>() is not null)
-            {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: false));
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: legacy));
             }
         }
 

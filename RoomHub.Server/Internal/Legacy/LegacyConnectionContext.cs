@@ -32,9 +32,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
         Application = new DuplexPipe(output.Reader, input.Writer);
         ConnectionId = "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
         User = httpContext.User;
-        Address = httpContext.Connection.RemoteIpAddress;
-        var session = httpContext.Request.Query[RoomCore.SessionParameter].ToString();
-        Session = session.Length == 0 ? null : session;
+        Session = RoomCore.SessionOf(httpContext);
         AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
         RemoteEndPoint = httpContext.Connection.RemoteIpAddress is { } address ? new IPEndPoint(address, httpContext.Connection.RemotePort) : null;
         LocalEndPoint = httpContext.Connection.LocalIpAddress is { } local ? new IPEndPoint(local, httpContext.Connection.LocalPort) : null;
@@ -64,7 +62,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
     public ClaimsPrincipal? User { get; set; }
 
     /// <summary>The client's address, as the request saw it (after any forwarded-headers handling).</summary>
-    public IPAddress? Address { get; }
+    public IPAddress? Address => (RemoteEndPoint as IPEndPoint)?.Address;
 
     /// <summary>The session the client asked to resume or start (<c>?session=</c>), if any.</summary>
     public string? Session { get; }

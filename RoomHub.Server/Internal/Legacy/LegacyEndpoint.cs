@@ -13,7 +13,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// Accepts legacy raw WebSocket clients (at <c>/</c>, <c>/notification</c> and any other unmapped path, as the replaced
 /// servers did) and runs each as an in-process connection of the rooms hub.
 /// </summary>
-internal sealed partial class LegacyEndpoint(
+internal sealed class LegacyEndpoint(
     HubConnectionHandler<RoomsHub> hub,
     IEnumerable<Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol> protocols,
     IOptions<RoomHubOptions> options,

@@ -45,9 +45,6 @@ internal sealed partial class LegacySession
         _logger = logger;
     }
 
-    /// <summary>The name of the legacy protocol spoken (bare or envelope).</summary>
-    public string ProtocolName => _protocol.Name;
-
     /// <summary>How long one frame may take from its first to its last fragment; a frame still open then cuts the connection.</summary>
     public TimeSpan FrameTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
@@ -188,7 +185,7 @@ internal sealed partial class LegacySession
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ConnectionResetException or ConnectionAbortedException)
+        catch (Exception ex) when (EndsReceive(ex))
         {
             // Gone, or silent: the socket is aborted and the connection cut.
         }
@@ -197,6 +194,10 @@ internal sealed partial class LegacySession
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>How a receive ends when the client is gone, broke the protocol, or was aborted (a silent one, after the close timeout).</summary>
+    private static bool EndsReceive(Exception ex) =>
+        ex is WebSocketException or IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException;
 
     private void WriteHandshake(PipeWriter output)
     {
@@ -306,7 +307,7 @@ internal sealed partial class LegacySession
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException)
+        catch (Exception ex) when (EndsReceive(ex))
         {
             LogReceiveFailed(_logger, _connection.ConnectionId, ex.Message);
             SetClose(WebSocketCloseStatus.Empty, "");
