@@ -85,11 +85,7 @@ public sealed partial class GrafanaDashboardTests
         await using var legacy = await LegacyClient.ConnectAsync(instance);
         await member.SubscribeAsync(room);
         await legacy.SubscribeAsync(room);
-        await Poll.UntilAsync(async () =>
-        {
-            await sender.SendAsync(room, "probe");
-            return legacy.Frames.Contains("probe");
-        }, "the legacy client to be in the room");
+        await legacy.WaitUntilInRoomAsync(sender, room);
         await member.Connection.InvokeAsync<RoomMessage[]>(nameof(IRoomHub.GetHistory), room, 10);
         await member.Connection.InvokeAsync<RoomPresence>(nameof(IRoomHub.GetPresence), room);
         await Assert.ThrowsAsync<HubException>(() => sender.SendAsync(room, new string('x', 16_385)));

@@ -24,12 +24,7 @@ public sealed class RedisOutageTests
         await using var legacy = await LegacyClient.ConnectAsync(cluster[1]);
         await legacy.SubscribeAsync(room);
 
-        // A legacy SUBSCRIBE has no acknowledgement: probe until the legacy client is in the room.
-        await Poll.UntilAsync(async () =>
-        {
-            await sender.SendAsync(room, "probe");
-            return legacy.Frames.Contains("probe");
-        }, "the legacy client to be in the room");
+        await legacy.WaitUntilInRoomAsync(sender, room);
         var before = await sender.SendAsync(room, "before");
         await receiver.WaitForAsync(m => m.Id == before, "delivery before the outage");
         await legacy.WaitForFrameAsync("before");

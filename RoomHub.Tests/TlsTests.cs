@@ -41,14 +41,11 @@ public sealed class TlsTests
 
             await legacy.SubscribeAsync(room);
             await signalR.SubscribeAsync(room);
-            await Poll.UntilAsync(async () =>
-            {
-                await signalR.SendAsync(room, "over tls");
-                return legacy.Frames.Contains("over tls");
-            }, "a SignalR message to reach the legacy client over TLS");
+            await legacy.WaitUntilInRoomAsync(signalR, room, "over tls");
 
+            // The SignalR client receives its own messages too: it waits for the legacy one's by its text.
             await legacy.SendMessageAsync(room, "back over tls");
-            await signalR.WaitForCountAsync(room, 1);
+            await signalR.WaitForAsync(m => m.Message == "back over tls", "the legacy client's message over TLS");
             await legacy.SendAsync("""{"type":"NOT_A_TYPE"}""");
             await legacy.WaitForErrorAsync("UNKNOWN_TYPE");
         }

@@ -52,6 +52,17 @@ public sealed class LegacyClient : IAsyncDisposable
 
     public Task SubscribeAsync(string room) => SendAsync(new JsonObject { ["type"] = "SUBSCRIBE", ["room"] = room }.ToJsonString());
 
+    /// <summary>
+    /// Waits until a SUBSCRIBE of this client's has taken effect, which has no acknowledgement: <paramref name="sender"/>
+    /// sends <paramref name="text"/> to the room until this client receives it.
+    /// </summary>
+    public Task WaitUntilInRoomAsync(TestClient sender, string room, string text = "probe") =>
+        Poll.UntilAsync(async () =>
+        {
+            await sender.SendAsync(room, text);
+            return Frames.Contains(text);
+        }, "the legacy client to be in the room");
+
     public Task UnsubscribeAsync(string room) => SendAsync(new JsonObject { ["type"] = "UNSUBSCRIBE", ["room"] = room }.ToJsonString());
 
     public Task SendMessageAsync(string room, string message) =>
