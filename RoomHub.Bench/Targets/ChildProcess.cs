@@ -66,10 +66,12 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public ProcSample Sample() => ProcSample.TryRead(_process.Id, out var sample) ? sample : default;
 
-    public static ChildProcess Start(string name, string executable, IEnumerable<string> arguments, int port, IDictionary<string, string>? environment = null)
+    /// <param name="workingDirectory">Where it runs, which for an ASP.NET Core app is where it finds its appsettings.json.</param>
+    public static ChildProcess Start(string name, string executable, IEnumerable<string> arguments, int port, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(executable)
         {
+            WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = false,

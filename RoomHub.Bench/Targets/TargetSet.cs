@@ -97,7 +97,8 @@ internal sealed class TargetSet : IAsyncDisposable
                         environment["REDIS_URL"] = redisUrl;
                     }
 
-                    return ChildProcess.Start($"roomhub-{i}", DotNet(), [dll], p, environment);
+                    // Run from its own directory, as deployed: its appsettings.json applies (the environment above overrides it).
+                    return ChildProcess.Start($"roomhub-{i}", DotNet(), [dll], p, environment, Path.GetDirectoryName(Path.GetFullPath(dll)));
                 }, HealthyAsync, cancellationToken).ConfigureAwait(false);
                 set._servers.Add(server);
                 set.Urls.Add(new Uri($"http://127.0.0.1:{port}/"));

@@ -97,6 +97,7 @@ public sealed class AuthenticationTests
         var settings = Tokens.Settings(require: true);
         settings["Logging:LogLevel:Default"] = "Trace";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Trace";
+        settings["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "Trace";
         await using var server = await RoomHubInstance.StartAsync(settings, builder => builder.Logging.AddProvider(new CapturingLoggerProvider(lines)));
         var token = Tokens.Mint("alice");
         var expired = Tokens.Mint("bob", TimeSpan.FromMinutes(-5));
