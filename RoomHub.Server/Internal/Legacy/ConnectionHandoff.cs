@@ -102,7 +102,10 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// The connection's own pipes as a stream, for a WebSocket that does not go through HTTP. Disposed by a WebSocket that
     /// was aborted (see <see cref="WebSocket"/>), it cuts the connection, so that a read waiting on it fails.
     /// </summary>
-    public Stream OpenStream() => new TransportStream(_connection.Transport, this);
+    public Stream OpenStream() => Stream = new TransportStream(_connection.Transport, this);
+
+    /// <summary>The stream made by <see cref="OpenStream"/>.</summary>
+    public TransportStream? Stream { get; private set; }
 
     /// <summary>The WebSocket made over <see cref="OpenStream"/>.</summary>
     public System.Net.WebSockets.WebSocket? WebSocket { get; set; }

@@ -10,8 +10,10 @@ using Microsoft.AspNetCore.Http;
 namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
-/// An in-process connection handed to the rooms hub for one legacy WebSocket: the hub reads and writes
-/// <see cref="Transport"/>, the pump the other ends of the same two pipes (<see cref="Application"/>). It keeps what the
+/// An in-process connection handed to the rooms hub for one legacy WebSocket: the hub reads <see cref="Transport"/>'s
+/// input, which the pump fills (<see cref="ClientInput"/>), and writes its output, which is either a pipe the pump sends
+/// from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the socket itself (<see cref="LegacyFrameWriter"/>).
+/// It keeps what the
 /// hub needs of the request that opened it (the user, the client's address, the session asked for, when the token
 /// expires), not the request itself, which ends once the handshake is answered (see <see cref="ConnectionHandoff"/>).
 /// </summary>
@@ -23,13 +25,20 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
     private readonly Action<string> _cut;
 
     /// <param name="cut">Closes the TCP connection at once, with the reason given.</param>
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, Action<string> cut)
+    /// <param name="frames">Where the hub's output goes straight to the socket; none: into a pipe, for the pump.</param>
+    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, Action<string> cut, PipeWriter? frames = null)
     {
         _cut = cut;
         var input = new Pipe(inbound);
-        var output = new Pipe(outbound);
-        Transport = new DuplexPipe(input.Reader, output.Writer);
-        Application = new DuplexPipe(output.Reader, input.Writer);
+        ClientInput = input.Writer;
+        if (frames is null)
+        {
+            var output = new Pipe(outbound);
+            HubOutput = output.Reader;
+            frames = output.Writer;
+        }
+
+        Transport = new DuplexPipe(input.Reader, frames);
         ConnectionId = "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
         User = httpContext.User;
         Session = RoomCore.SessionOf(httpContext);
@@ -56,8 +65,11 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
 
     public override IDuplexPipe Transport { get; set; }
 
-    /// <summary>The pump's ends: it reads what the hub writes and writes what the client sent.</summary>
-    public IDuplexPipe Application { get; }
+    /// <summary>Where the pump writes what the client sent, for the hub to read.</summary>
+    public PipeWriter ClientInput { get; }
+
+    /// <summary>What the hub wrote, for the pump to send; none when the hub writes to the socket itself.</summary>
+    public PipeReader? HubOutput { get; }
 
     public ClaimsPrincipal? User { get; set; }
 

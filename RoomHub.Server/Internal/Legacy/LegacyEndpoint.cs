@@ -139,15 +139,19 @@ internal sealed class LegacyEndpoint(
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            handoff.HandOver(Runner(CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut)));
+            handoff.HandOver(Runner(CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut, handoff.Stream)));
         }
     }
 
-    /// <summary>The session and its connection, which keep what they need of the request but not the request itself.</summary>
-    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut)
+    /// <summary>
+    /// The session and its connection, which keep what they need of the request but not the request itself. Over the
+    /// connection's own pipes (<paramref name="transport"/>), the hub writes its frames into the socket's output itself.
+    /// </summary>
+    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut, TransportStream? transport = null)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut);
+        var frames = transport?.ShareOutput(telemetry);
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut, frames);
         guard.Attach(connection);
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
         {
@@ -157,6 +161,11 @@ internal sealed class LegacyEndpoint(
         if (stream is not null)
         {
             stream.Reader = session;
+        }
+
+        if (frames is not null)
+        {
+            frames.Session = session;
         }
 
         return session;

@@ -91,9 +91,9 @@ internal sealed partial class LegacySession
         LogConnected(_logger, _connection.ConnectionId, _protocol.Name);
         try
         {
-            var application = _connection.Application;
-            WriteHandshake(application.Output);
-            await application.Output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            var clientInput = _connection.ClientInput;
+            WriteHandshake(clientInput);
+            await clientInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
 
             var hub = Task.Run(() =>
             {
@@ -101,19 +101,21 @@ internal sealed partial class LegacySession
                 System.Diagnostics.Activity.Current = null;
                 return _hub.OnConnectedAsync(_connection);
             }, CancellationToken.None);
-            var receiving = ReceiveAsync(application.Output);
-            var sending = SendAsync(application.Input);
+            var receiving = ReceiveAsync(clientInput);
+
+            // Where the hub writes to the socket itself, there is nothing to send from here.
+            var sending = _connection.HubOutput is { } hubOutput ? SendAsync(hubOutput) : null;
             var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using var onStopping = stopping.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
             using var onAborted = _connection.ConnectionClosed.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
 
-            await Task.WhenAny(receiving, hub, sending, ended.Task).ConfigureAwait(false);
+            await (sending is null ? Task.WhenAny(receiving, hub, ended.Task) : Task.WhenAny(receiving, hub, sending, ended.Task)).ConfigureAwait(false);
 
             // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
             // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
             if (receiving.IsCompleted)
             {
-                await application.Output.CompleteAsync().ConfigureAwait(false);
+                await clientInput.CompleteAsync().ConfigureAwait(false);
             }
             else
             {
@@ -135,7 +137,11 @@ internal sealed partial class LegacySession
 
             await hub.ConfigureAwait(false);
             await _connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
-            await sending.ConfigureAwait(false);
+            if (sending is not null)
+            {
+                await sending.ConfigureAwait(false);
+            }
+
             await SendCloseAsync().ConfigureAwait(false);
 
             if (!receiving.IsCompleted)
@@ -149,7 +155,7 @@ internal sealed partial class LegacySession
                 }
 
                 await receiving.ConfigureAwait(false);
-                await application.Output.CompleteAsync().ConfigureAwait(false);
+                await clientInput.CompleteAsync().ConfigureAwait(false);
             }
             else if (_socket.State == WebSocketState.CloseSent)
             {
@@ -420,14 +426,20 @@ internal sealed partial class LegacySession
         var response = buffer.Slice(0, end);
         if (response.Length > 2)
         {
-            SetClose(WebSocketCloseStatus.InternalServerError, "Server error");
-            LogHandshakeRefused(_logger, _connection.ConnectionId, Encoding.UTF8.GetString(response));
-            _connection.Abort();
+            HandshakeRefused(Encoding.UTF8.GetString(response));
         }
 
         buffer = buffer.Slice(buffer.GetPosition(1, end));
         done = true;
         return true;
+    }
+
+    /// <summary>The hub refused the connection (its handshake answer is an error): closed with 1011.</summary>
+    internal void HandshakeRefused(string response)
+    {
+        SetClose(WebSocketCloseStatus.InternalServerError, "Server error");
+        LogHandshakeRefused(_logger, _connection.ConnectionId, response);
+        _connection.Abort();
     }
 
     private void CutStalledFrame()

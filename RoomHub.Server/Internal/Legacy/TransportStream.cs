@@ -14,6 +14,25 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     private readonly PipeReader _input = pipe.Input;
     private readonly Stream _writes = pipe.Output.AsStream(leaveOpen: true);
 
+    /// <summary>Set once a <see cref="LegacyFrameWriter"/> writes into the same output as the WebSocket.</summary>
+    private Lock? _gate;
+
+    /// <summary>The connection's output.</summary>
+    internal PipeWriter Output => pipe.Output;
+
+    /// <summary>Held while anything is written into <see cref="Output"/> and flushed, once the output is shared.</summary>
+    internal Lock WriteGate => _gate ?? throw new InvalidOperationException("The output is not shared.");
+
+    /// <summary>
+    /// Lets the hub write its frames into the connection's output beside the WebSocket: the legacy session then has no
+    /// pipe and no pump for what it sends. Called before the session starts, so before the WebSocket writes anything.
+    /// </summary>
+    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry)
+    {
+        _gate = new Lock();
+        return new LegacyFrameWriter(this, telemetry);
+    }
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;
@@ -78,15 +97,49 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _writes.WriteAsync(buffer, cancellationToken);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _gate is null ? _writes.WriteAsync(buffer, cancellationToken) : WriteShared(buffer.Span);
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _writes.WriteAsync(buffer, offset, count, cancellationToken);
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        _gate is null ? _writes.WriteAsync(buffer, offset, count, cancellationToken) : WriteShared(buffer.AsSpan(offset, count)).AsTask();
 
-    public override void Write(byte[] buffer, int offset, int count) => _writes.Write(buffer, offset, count);
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        if (_gate is null)
+        {
+            _writes.Write(buffer, offset, count);
+        }
+        else
+        {
+            WriteShared(buffer.AsSpan(offset, count));
+        }
+    }
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => _writes.FlushAsync(cancellationToken);
+    /// <summary>
+    /// The WebSocket's own frames (pings, pongs, the close) on a shared output: written and flushed, but the flush is not
+    /// waited for. A pipe takes one waiter, the hub's (it may be waiting for the client to read), and these few bytes go
+    /// out with everything before them all the same.
+    /// </summary>
+    private ValueTask WriteShared(ReadOnlySpan<byte> bytes)
+    {
+        lock (_gate!)
+        {
+            pipe.Output.Write(bytes);
+            _ = pipe.Output.FlushAsync(CancellationToken.None);
+        }
 
-    public override void Flush() => _writes.Flush();
+        return default;
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _gate is null ? _writes.FlushAsync(cancellationToken) : Task.CompletedTask;
+
+    public override void Flush()
+    {
+        if (_gate is null)
+        {
+            _writes.Flush();
+        }
+    }
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
