@@ -150,13 +150,14 @@ internal sealed class LegacyEndpoint(
     private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut, TransportStream? transport = null)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var frames = transport?.ShareOutput(telemetry);
+        var frames = transport?.ShareOutput(telemetry, guard.LegacyOutbound);
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut, frames);
         guard.Attach(connection);
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
             Stream = stream,
+            Frames = frames,
         };
         if (stream is not null)
         {

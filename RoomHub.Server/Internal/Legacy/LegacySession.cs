@@ -51,6 +51,9 @@ internal sealed partial class LegacySession
     /// <summary>The stream under the WebSocket, corked while more frames of a batch follow; none: a write per frame.</summary>
     public CorkingStream? Stream { get; init; }
 
+    /// <summary>Where the hub writes its frames to the socket itself (the WebSocket left HTTP); none: the pump sends them.</summary>
+    public LegacyFrameWriter? Frames { get; init; }
+
     /// <summary>
     /// Reads that asked the stream for bytes since the WebSocket last waited with nothing buffered (a zero-byte read),
     /// while the header of the next frame is awaited; -1 while none is. A frame header, or a control frame (a ping, a
@@ -140,6 +143,11 @@ internal sealed partial class LegacySession
             if (sending is not null)
             {
                 await sending.ConfigureAwait(false);
+            }
+            else if (Frames is not null)
+            {
+                // The close frame goes after every frame the hub wrote, some of which may wait behind a slow client.
+                await Frames.Drained.ConfigureAwait(false);
             }
 
             await SendCloseAsync().ConfigureAwait(false);

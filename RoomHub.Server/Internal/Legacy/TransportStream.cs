@@ -27,10 +27,10 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     /// Lets the hub write its frames into the connection's output beside the WebSocket: the legacy session then has no
     /// pipe and no pump for what it sends. Called before the session starts, so before the WebSocket writes anything.
     /// </summary>
-    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry)
+    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog)
     {
         _gate = new Lock();
-        return new LegacyFrameWriter(this, telemetry);
+        return new LegacyFrameWriter(this, telemetry, backlog);
     }
 
     public override bool CanRead => true;
