@@ -10,8 +10,9 @@ namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
 /// Runs one legacy WebSocket as a connection of the rooms hub: client frames are copied, unparsed, into the hub's
-/// input as records, and the records the hub writes are sent, unparsed, as text frames. The legacy hub protocol does
-/// the parsing and formatting, so this class knows nothing of rooms.
+/// input as records, and the records the hub writes are sent, unparsed, as text frames: by this session's pump, or,
+/// for a WebSocket that left HTTP, by the hub's own writes (<see cref="LegacyFrameWriter"/>). The legacy hub protocol
+/// does the parsing and formatting, so this class knows nothing of rooms.
 /// </summary>
 internal sealed partial class LegacySession
 {
