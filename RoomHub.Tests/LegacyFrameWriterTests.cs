@@ -1,17 +1,19 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Legacy;
+using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;
 
 /// <summary>
-/// The hub's writer of a legacy connection that left HTTP, over a connection output the test reads (or does not), with
-/// a client WebSocket reading what it sends.
+/// The hub's writer of a legacy connection that left HTTP, over a connection output that the test reads frame by frame
+/// (or does not read), and an input it can write a client's bytes into.
 /// </summary>
 public sealed class LegacyFrameWriterTests : IDisposable
 {
@@ -20,41 +22,45 @@ public sealed class LegacyFrameWriterTests : IDisposable
     /// <summary>The connection's output pauses as Kestrel's does, at a size the tests can fill.</summary>
     private const int OutputLimit = 256;
     private const int BacklogLimit = 4096;
+    private const int MoveChunk = 128;
 
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly Pipe _input = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: OutputLimit, resumeWriterThreshold: OutputLimit / 2, useSynchronizationContext: false));
     private readonly TransportStream _transport;
     private readonly LegacyFrameWriter _writer;
+    private readonly List<Frame> _received = [];
 
     public LegacyFrameWriterTests()
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
-        _transport = new TransportStream(new DuplexPipe(new Pipe().Reader, _output.Writer), owner: null);
-        _writer = _transport.ShareOutput(telemetry, new PipeOptions(pauseWriterThreshold: BacklogLimit, resumeWriterThreshold: BacklogLimit / 2, useSynchronizationContext: false));
+        _transport = new TransportStream(new DuplexPipe(_input.Reader, _output.Writer), owner: null);
+        var backlog = new PipeOptions(pauseWriterThreshold: BacklogLimit, resumeWriterThreshold: BacklogLimit / 2, useSynchronizationContext: false);
+        _writer = _transport.ShareOutput(telemetry, backlog, MoveChunk);
     }
 
     public void Dispose() => _services.Dispose();
 
     [Fact]
-    public async Task EachRecordAfterTheHandshakeAnswerIsOneTextFrameWhateverItsLength()
+    public async Task EachRecordAfterTheHandshakeAnswerIsOneFinalTextFrameWhateverItsLength()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
         string[] texts = ["a", new('b', 126), new('c', 70_000)];
         await _writer.WriteAsync(Records(texts[0], texts[1]));
 
-        // An answer, written piece by piece and flushed.
+        // An answer, written in pieces and flushed, as the hub protocol writes one.
         var record = Records(texts[2]);
-        record.CopyTo(_writer.GetSpan(record.Length));
-        _writer.Advance(record.Length);
-        var flushing = _writer.FlushAsync().AsTask();
-
-        var client = ClientOverOutput();
-        foreach (var text in texts)
+        foreach (var piece in record.Chunk(30_000))
         {
-            Assert.Equal(text, await ReceiveTextAsync(client));
+            piece.CopyTo(_writer.GetSpan(piece.Length));
+            _writer.Advance(piece.Length);
         }
 
-        await flushing.WaitAsync(Deadline);
+        await _writer.FlushAsync();
+
+        var frames = await ReceiveUntilAsync(frames => frames.Count >= 3);
+        Assert.Equal(texts, frames.Select(f => f.Text));
+        Assert.All(frames, f => Assert.Equal(0x81, f.First)); // FIN, text: never fragmented
     }
 
     [Fact]
@@ -62,39 +68,95 @@ public sealed class LegacyFrameWriterTests : IDisposable
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
 
-        // Nobody reads: the output fills, then the backlog; writes are taken at once until the backlog is full.
+        // Nobody reads: the output fills, then the backlog; every write is taken at once until the backlog is full.
         var sent = 0;
+        while (_writer.Drained.IsCompleted)
+        {
+            Assert.True((await _writer.WriteAsync(Records(Message(sent++)))).IsCompleted is false);
+        }
+
+        var inOutput = sent;
         ValueTask<FlushResult> flush;
-        while ((flush = _writer.WriteAsync(Records($"message {sent++} " + new string('x', 100)))).IsCompleted)
+        while ((flush = _writer.WriteAsync(Records(Message(sent++)))).IsCompleted)
         {
             Assert.True(sent < 1000, "the backlog never filled");
         }
 
-        Assert.True(sent * 110 > OutputLimit + BacklogLimit, $"full after {sent} messages");
-        Assert.False(_writer.Drained.IsCompleted);
+        Assert.True(sent - inOutput > BacklogLimit / 120, $"the backlog took {sent - inOutput} messages");
 
         // The WebSocket's own frames (a pong, say) are still written while the hub waits for room, without waiting.
         Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 0 }).IsCompleted);
 
-        // The client reads: everything arrives, in order (the pong where it was written), and the backlog is let go.
-        var client = ClientOverOutput();
-        var received = new List<string>();
-        while (received.Count < sent)
-        {
-            received.Add(await ReceiveTextAsync(client));
-        }
-
-        Assert.Equal(Enumerable.Range(0, sent).Select(i => $"message {i} " + new string('x', 100)), received);
+        // The client reads: everything arrives in order, the pong after what was in the output before it, ahead of the
+        // backlog; the hub's wait ends and the backlog is let go.
+        var frames = await ReceiveUntilAsync(frames => frames.Count > sent);
+        Assert.Equal(0x8A, frames[inOutput].First);
+        Assert.Equal(Enumerable.Range(0, sent).Select(Message), frames.Where(f => f.First == 0x81).Select(f => f.Text));
         await flush.AsTask().WaitAsync(Deadline);
         await _writer.Drained.WaitAsync(Deadline);
 
         // With the client keeping up, writes go straight to the output again.
         Assert.True(_writer.WriteAsync(Records("after")).IsCompleted);
-        Assert.Equal("after", await ReceiveTextAsync(client));
+        Assert.Equal("after", (await ReceiveUntilAsync(frames => frames.Count > sent + 1))[^1].Text);
     }
 
     [Fact]
-    public async Task ABacklogIsDroppedWhenTheConnectionIsGone()
+    public async Task TheBacklogKeepsWhatTheClientHasNotTakenSoTheQueueStaysFullUntilItIsReadDown()
+    {
+        await _writer.WriteAsync("{}\u001e"u8.ToArray());
+        var sent = 0;
+        while (_writer.Drained.IsCompleted)
+        {
+            await _writer.WriteAsync(Records(Message(sent++)));
+        }
+
+        var inOutput = sent;
+        ValueTask<FlushResult> flush;
+        while ((flush = _writer.WriteAsync(Records(Message(sent++)))).IsCompleted)
+        {
+        }
+
+        // The client takes what is in the socket's buffer, once. The output is refilled a chunk at a time up to its
+        // limit, no further; the rest stays in the backlog, still full.
+        await ReceiveUntilAsync(frames => frames.Count >= inOutput);
+        await Poll.UntilAsync(() => Unread() >= OutputLimit, "the output refilled from the backlog");
+        Assert.InRange(Unread(), OutputLimit, OutputLimit + MoveChunk + 120);
+        Assert.False(flush.IsCompleted, "the hub's wait ended after the client read a few hundred bytes");
+
+        // Read down, the queue has room again, and every message arrives once, in order.
+        var frames = await ReceiveUntilAsync(frames => frames.Count >= sent);
+        Assert.Equal(Enumerable.Range(0, sent).Select(Message), frames.Select(f => f.Text));
+        await flush.AsTask().WaitAsync(Deadline);
+    }
+
+    [Fact]
+    public async Task NothingFollowsTheCloseFrameTheWebSocketSentByItselfNotEvenWhatWaitedInTheBacklog()
+    {
+        await _writer.WriteAsync("{}\u001e"u8.ToArray());
+        var server = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+        while (_writer.Drained.IsCompleted)
+        {
+            await _writer.WriteAsync(Records(new string('x', 100)));
+        }
+
+        await _writer.WriteAsync(Records("in the backlog"));
+
+        // A client frame with a reserved opcode breaks the protocol: the WebSocket answers with close 1002 by itself.
+        await _input.Writer.WriteAsync(new byte[] { 0x83, 0x80, 0, 0, 0, 0 });
+        await Assert.ThrowsAsync<WebSocketException>(() => server.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(Deadline));
+
+        // The hub, not told yet, goes on writing: nothing of it is sent.
+        Assert.True((await _writer.WriteAsync(Records("after the close"))).IsCompleted);
+
+        var frames = await ReceiveUntilAsync(frames => frames.Any(f => f.First == 0x88));
+        await _writer.Drained.WaitAsync(Deadline);
+        Assert.Equal(0x88, frames[^1].First);
+        Assert.False(_output.Reader.TryRead(out var rest) && !rest.Buffer.IsEmpty, "bytes after the close frame");
+        Assert.DoesNotContain(frames, f => f.Text is "in the backlog" or "after the close");
+    }
+
+    [Fact]
+    public async Task ATransportThatFailsWithAnErrorEndsTheBacklogAndLaterWritesReportTheClientGone()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
         while (_writer.Drained.IsCompleted)
@@ -102,10 +164,26 @@ public sealed class LegacyFrameWriterTests : IDisposable
             await _writer.WriteAsync(Records(new string('x', 100)));
         }
 
-        Assert.False(_writer.Drained.IsCompleted);
-        await _output.Reader.CompleteAsync();
+        // Kestrel completes the output with the socket's error when its send fails unexpectedly (a timed-out peer).
+        await _output.Reader.CompleteAsync(new SocketException((int)SocketError.TimedOut));
         await _writer.Drained.WaitAsync(Deadline);
         Assert.True((await _writer.WriteAsync(Records("late")).AsTask().WaitAsync(Deadline)).IsCompleted);
+    }
+
+    [Fact]
+    public async Task CancelingTheTokenOfTheWriteThatFilledTheOutputLosesNoFrame()
+    {
+        await _writer.WriteAsync("{}\u001e"u8.ToArray());
+        using var canceled = new CancellationTokenSource();
+        var big = new string('b', 300);
+        await _writer.WriteAsync(Records(big), canceled.Token);
+        Assert.False(_writer.Drained.IsCompleted);
+        await _writer.WriteAsync(Records("m1"));
+        await canceled.CancelAsync();
+        await _writer.WriteAsync(Records("m2"));
+
+        var frames = await ReceiveUntilAsync(frames => frames.Count >= 3);
+        Assert.Equal([big, "m1", "m2"], frames.Select(f => f.Text));
     }
 
     [Fact]
@@ -116,6 +194,8 @@ public sealed class LegacyFrameWriterTests : IDisposable
         Assert.True((await _writer.WriteAsync(Records("late"))).IsCompleted);
         Assert.False(_output.Reader.TryRead(out _));
     }
+
+    private static string Message(int i) => $"message {i} " + new string('x', 100);
 
     /// <summary>Records as the legacy hub protocol writes them: a length (with the delivery flag), then the text.</summary>
     private static byte[] Records(params string[] texts)
@@ -132,23 +212,84 @@ public sealed class LegacyFrameWriterTests : IDisposable
         return buffer.WrittenSpan.ToArray();
     }
 
-    /// <summary>A client WebSocket reading the connection's output (what it would send goes nowhere).</summary>
-    private WebSocket ClientOverOutput() =>
-        WebSocket.CreateFromStream(new TransportStream(new DuplexPipe(_output.Reader, new Pipe().Writer), owner: null), new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
-
-    private static async Task<string> ReceiveTextAsync(WebSocket client)
+    /// <summary>Bytes in the output that nobody has read, read without taking them.</summary>
+    private long Unread()
     {
-        var buffer = new byte[100_000];
-        var length = 0;
-        while (true)
+        if (!_output.Reader.TryRead(out var read))
         {
-            var result = await client.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None).AsTask().WaitAsync(Deadline);
-            Assert.Equal(WebSocketMessageType.Text, result.MessageType);
-            length += result.Count;
-            if (result.EndOfMessage)
+            return 0;
+        }
+
+        _output.Reader.AdvanceTo(read.Buffer.Start);
+        return read.Buffer.Length;
+    }
+
+    /// <summary>Reads the output as a client would, until <paramref name="done"/> holds for the frames received so far.</summary>
+    private async Task<List<Frame>> ReceiveUntilAsync(Func<List<Frame>, bool> done)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (!done(_received))
+        {
+            var read = await _output.Reader.ReadAsync(deadline.Token);
+            var bytes = read.Buffer.ToArray();
+            var taken = 0;
+            while (Frame.TryParse(bytes.AsSpan(taken), out var frame, out var length))
             {
-                return Encoding.UTF8.GetString(buffer, 0, length);
+                _received.Add(frame);
+                taken += length;
             }
+
+            _output.Reader.AdvanceTo(read.Buffer.GetPosition(taken), read.Buffer.End);
+            Assert.False(read.IsCompleted, "the output ended");
+        }
+
+        return _received;
+    }
+
+    /// <summary>A frame as a server sends it (unmasked): its first byte (FIN and opcode) and its payload as text.</summary>
+    private sealed record Frame(byte First, string Text)
+    {
+        public static bool TryParse(ReadOnlySpan<byte> bytes, out Frame frame, out int length)
+        {
+            frame = null!;
+            length = 0;
+            if (bytes.Length < 2)
+            {
+                return false;
+            }
+
+            Assert.Equal(0, bytes[1] & 0x80); // unmasked
+            long payload = bytes[1] & 0x7f;
+            var header = 2;
+            if (payload == 126)
+            {
+                if (bytes.Length < 4)
+                {
+                    return false;
+                }
+
+                payload = BinaryPrimitives.ReadUInt16BigEndian(bytes[2..]);
+                header = 4;
+            }
+            else if (payload == 127)
+            {
+                if (bytes.Length < 10)
+                {
+                    return false;
+                }
+
+                payload = (long)BinaryPrimitives.ReadUInt64BigEndian(bytes[2..]);
+                header = 10;
+            }
+
+            if (bytes.Length < header + payload)
+            {
+                return false;
+            }
+
+            frame = new Frame(bytes[0], Encoding.UTF8.GetString(bytes.Slice(header, (int)payload)));
+            length = header + (int)payload;
+            return true;
         }
     }
 }

@@ -14,9 +14,13 @@ namespace RoomHub.Server.Internal.Legacy;
 /// <para>
 /// A client that reads slower than it is written to fills the connection's output (Kestrel pauses it at 64 KiB). From
 /// then on, frames wait in a backlog, a pipe of the legacy outbound options (paused at
-/// <see cref="Security.RoomHubSecurityOptions.MaxOutboundBufferBytes"/>), and are moved into the output as it drains:
-/// the slow-consumer guard above sees the backlog's flushes, so the outbound queue is what it was with a pump, and the
-/// backlog is let go once it is empty.
+/// <see cref="Security.RoomHubSecurityOptions.MaxOutboundBufferBytes"/>), and are moved into the output a chunk at a time
+/// as it has room, as the pump moved them: the slow-consumer guard above sees the backlog's flushes, so the outbound
+/// queue is what it was with a pump, and the backlog is let go once it is empty.
+/// </para>
+/// <para>
+/// Nothing is written after the WebSocket's close frame (RFC 6455, section 5.5.1), whether the session sent it or the
+/// WebSocket did by itself (a client that broke the protocol gets 1002): frames written or waiting then are dropped.
 /// </para>
 /// <para>
 /// The hub writes one message at a time (SignalR's per-connection write lock). The WebSocket writes its own control
@@ -44,6 +48,11 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// <summary>Frames waiting, in order, behind a full output; none while the client keeps up.</summary>
     private Pipe? _backlog;
     private Task _drained = Task.CompletedTask;
+
+    /// <summary>The most moved from the backlog into the output between two flushes (whole frames; a larger one alone).</summary>
+    internal int MoveChunk { get; init; } = DefaultMoveChunk;
+
+    internal const int DefaultMoveChunk = 16 * 1024;
 
     /// <summary>Told if the hub refuses the connection in its handshake answer.</summary>
     public LegacySession? Session { get; set; }
@@ -89,7 +98,13 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// The hub is done: what it writes from now on (a late delivery of a room it has left) goes nowhere. Only the writer
     /// touches the buffer it may hold, so it is let go at its next flush, not here.
     /// </summary>
-    public override void Complete(Exception? exception = null) => _completed = true;
+    public override void Complete(Exception? exception = null)
+    {
+        lock (transport.WriteGate)
+        {
+            _completed = true;
+        }
+    }
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
@@ -134,22 +149,44 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
         ValueTask<FlushResult> result;
         lock (transport.WriteGate)
         {
-            var backlog = _backlog;
-            var target = backlog?.Writer ?? _output;
-            while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+            if (_completed || transport.CloseSent)
             {
-                WriteFrame(target, payload);
-                delivered += delivery ? 1 : 0;
+                // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself.
+                return Ended;
             }
 
+            var backlog = _backlog;
             if (backlog is not null)
             {
+                while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+                {
+                    WriteFrame(backlog.Writer, payload);
+                    delivered += delivery ? 1 : 0;
+                }
+
                 // Behind the backlog, whose flush pauses at the outbound limit: the guard watches that.
                 result = backlog.Writer.FlushAsync(cancellationToken);
             }
             else
             {
-                var flush = _output.FlushAsync(cancellationToken);
+                ValueTask<FlushResult> flush;
+                try
+                {
+                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+                    {
+                        WriteFrame(_output, payload);
+                        delivered += delivery ? 1 : 0;
+                    }
+
+                    // Not the caller's token: the frames are in the output already, and a canceled wait would drop the backlog.
+                    flush = _output.FlushAsync(CancellationToken.None);
+                }
+                catch (Exception)
+                {
+                    // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
+                    return Ended;
+                }
+
                 if (flush.IsCompleted)
                 {
                     result = flush;
@@ -179,51 +216,109 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     }
 
     /// <summary>
-    /// Moves the backlog into the output each time the output has room, until the backlog is empty (then let go) or the
-    /// connection is gone (then dropped: nobody reads it any more).
+    /// Moves the backlog into the output, whole frames at a time, up to <see cref="MoveChunk"/> bytes between two flushes
+    /// and only while the output has room, as the pump moved it through the WebSocket: the backlog keeps what the client
+    /// has not taken, so the guard's queue stays what it measures. Ends when the backlog is empty (then let go), or when
+    /// the connection is gone or the close frame was sent (then dropped: nobody may read it any more).
     /// </summary>
     private async Task DrainAsync(ValueTask<FlushResult> flush, Pipe backlog)
     {
-        var gone = false;
         try
         {
             while (true)
             {
-                gone = (await flush.ConfigureAwait(false)).IsCompleted;
+                var gone = (await flush.ConfigureAwait(false)).IsCompleted;
                 lock (transport.WriteGate)
                 {
-                    if (!gone && backlog.Reader.TryRead(out var read))
+                    while (true)
                     {
-                        var moved = !read.Buffer.IsEmpty;
-                        foreach (var segment in read.Buffer)
+                        if (gone || transport.CloseSent || !backlog.Reader.TryRead(out var read))
+                        {
+                            Detach(backlog);
+                            return;
+                        }
+
+                        var frames = read.Buffer;
+                        var chunk = frames.Slice(0, WholeFrames(frames, MoveChunk));
+                        foreach (var segment in chunk)
                         {
                             _output.Write(segment.Span);
                         }
 
-                        backlog.Reader.AdvanceTo(read.Buffer.End);
-                        if (moved)
+                        backlog.Reader.AdvanceTo(chunk.End);
+                        if (chunk.IsEmpty)
                         {
-                            flush = _output.FlushAsync(CancellationToken.None);
-                            continue;
+                            Detach(backlog);
+                            return;
                         }
-                    }
 
-                    _backlog = null;
-                    break;
+                        flush = _output.FlushAsync(CancellationToken.None);
+                        if (!flush.IsCompleted)
+                        {
+                            break; // Wait for room, without the lock.
+                        }
+
+                        gone = flush.GetAwaiter().GetResult().IsCompleted;
+                    }
                 }
             }
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or OperationCanceledException)
+        catch (Exception)
         {
-            // The output was completed under it: the connection is gone.
+            // The transport failed under it (Kestrel completes the output with the socket's error): the connection is gone.
             lock (transport.WriteGate)
             {
-                _backlog = null;
+                Detach(backlog);
             }
         }
+    }
 
-        // Emptied or dropped; a writer that waits for room in it (it cannot be waiting: it is empty, or nobody reads) is let go.
-        await backlog.Reader.CompleteAsync().ConfigureAwait(false);
+    /// <summary>Lets the backlog go (under the lock): from now on writes go to the output, or nowhere; its segments go back to the pool.</summary>
+    private void Detach(Pipe backlog)
+    {
+        if (ReferenceEquals(_backlog, backlog))
+        {
+            _backlog = null;
+        }
+
+        backlog.Reader.Complete();
+        backlog.Writer.Complete();
+    }
+
+    /// <summary>The length of the whole frames at the start of <paramref name="frames"/> that fit in <paramref name="limit"/> bytes, and at least the first.</summary>
+    internal static long WholeFrames(ReadOnlySequence<byte> frames, long limit)
+    {
+        var reader = new SequenceReader<byte>(frames);
+        long end = 0;
+        while (reader.Remaining >= 2)
+        {
+            reader.Advance(1);
+            reader.TryRead(out var second);
+            long length = second & 0x7f;
+            if (length == 126 && reader.TryReadBigEndian(out short medium))
+            {
+                length = (ushort)medium;
+            }
+            else if (length == 127 && reader.TryReadBigEndian(out long large))
+            {
+                length = large;
+            }
+
+            if (reader.Remaining < length)
+            {
+                break; // Never the case: only whole frames are written into the backlog.
+            }
+
+            reader.Advance(length);
+            if (end > 0 && reader.Consumed > limit)
+            {
+                break;
+            }
+
+            end = reader.Consumed;
+        }
+
+        return end;
     }
 
     /// <summary>An unmasked, final text frame (a server's frames are never masked): the header, then the payload.</summary>

@@ -15,7 +15,10 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     private readonly Stream _writes = pipe.Output.AsStream(leaveOpen: true);
 
     /// <summary>Set once a <see cref="LegacyFrameWriter"/> writes into the same output as the WebSocket.</summary>
-    private Lock? _gate;
+    private volatile Lock? _gate;
+
+    /// <summary>Whether the WebSocket's close frame was written into a shared output (read and set under <see cref="WriteGate"/>).</summary>
+    internal bool CloseSent { get; private set; }
 
     /// <summary>The connection's output.</summary>
     internal PipeWriter Output => pipe.Output;
@@ -27,10 +30,10 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     /// Lets the hub write its frames into the connection's output beside the WebSocket: the legacy session then has no
     /// pipe and no pump for what it sends. Called before the session starts, so before the WebSocket writes anything.
     /// </summary>
-    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog)
+    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog, int moveChunk = LegacyFrameWriter.DefaultMoveChunk)
     {
         _gate = new Lock();
-        return new LegacyFrameWriter(this, telemetry, backlog);
+        return new LegacyFrameWriter(this, telemetry, backlog) { MoveChunk = moveChunk };
     }
 
     public override bool CanRead => true;
@@ -124,6 +127,13 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     {
         lock (_gate!)
         {
+            if (CloseSent)
+            {
+                return default; // Nothing follows the close frame.
+            }
+
+            // The WebSocket writes each frame with one write: its first byte says which.
+            CloseSent = bytes.Length > 0 && (bytes[0] & 0x0f) == 0x8;
             pipe.Output.Write(bytes);
             _ = pipe.Output.FlushAsync(CancellationToken.None);
         }
