@@ -114,7 +114,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
         _pendingLength = 0;
         try
         {
-            return _completed ? Ended : WriteFrames(pending.AsSpan(0, length), cancellationToken);
+            return _completed ? Ended : WriteFrames(pending.AsMemory(0, length), cancellationToken);
         }
         finally
         {
@@ -135,15 +135,18 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             return FlushAsync(cancellationToken);
         }
 
-        return _completed ? Ended : WriteFrames(source.Span, cancellationToken);
+        return _completed ? Ended : WriteFrames(source, cancellationToken);
     }
 
-    private ValueTask<FlushResult> WriteFrames(ReadOnlySpan<byte> records, CancellationToken cancellationToken)
+    private ValueTask<FlushResult> WriteFrames(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
     {
-        if (!_handshakeDone && !SkipHandshake(ref records))
+        if (!_handshakeDone && !SkipHandshake(ref written))
         {
             return Written;
         }
+
+        // Whole records: the hub writes each message whole before it flushes.
+        var records = new ReadOnlySequence<byte>(written);
 
         var delivered = 0;
         ValueTask<FlushResult> result;
@@ -160,7 +163,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             {
                 while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                 {
-                    WriteFrame(backlog.Writer, payload);
+                    WriteFrame(backlog.Writer, payload.FirstSpan);
                     delivered += delivery ? 1 : 0;
                 }
 
@@ -174,7 +177,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                 {
                     while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                     {
-                        WriteFrame(_output, payload);
+                        WriteFrame(_output, payload.FirstSpan);
                         delivered += delivery ? 1 : 0;
                     }
 
@@ -348,9 +351,9 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     }
 
     /// <summary>SignalR answers the handshake with JSON ending in 0x1E, written before anything else; an error there means the hub refused the connection.</summary>
-    private bool SkipHandshake(ref ReadOnlySpan<byte> records)
+    private bool SkipHandshake(ref ReadOnlyMemory<byte> records)
     {
-        var end = records.IndexOf((byte)0x1e);
+        var end = records.Span.IndexOf((byte)0x1e);
         if (end < 0)
         {
             return false;
@@ -358,7 +361,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
 
         if (end > 2)
         {
-            Session?.HandshakeRefused(System.Text.Encoding.UTF8.GetString(records[..end]));
+            Session?.HandshakeRefused(System.Text.Encoding.UTF8.GetString(records.Span[..end]));
         }
 
         records = records[(end + 1)..];

@@ -243,29 +243,6 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         return true;
     }
 
-    /// <summary>As above, over one span (a write of the hub, which holds whole records).</summary>
-    public static bool TryReadRecord(ref ReadOnlySpan<byte> input, out ReadOnlySpan<byte> payload, out bool delivery)
-    {
-        payload = default;
-        delivery = false;
-        if (input.Length < HeaderLength)
-        {
-            return false;
-        }
-
-        var length = BinaryPrimitives.ReadInt32LittleEndian(input);
-        delivery = (length & DeliveryFlag) != 0;
-        length &= ~DeliveryFlag;
-        if (input.Length - HeaderLength < length)
-        {
-            return false;
-        }
-
-        payload = input.Slice(HeaderLength, length);
-        input = input[(HeaderLength + length)..];
-        return true;
-    }
-
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? _scratch;
 
