@@ -84,13 +84,16 @@ public sealed class LegacyFrameWriterTests : IDisposable
 
         Assert.True(sent - inOutput > BacklogLimit / 120, $"the backlog took {sent - inOutput} messages");
 
-        // The WebSocket's own frames (a pong, say) are still written while the hub waits for room, without waiting.
+        // The WebSocket's own frames are still written while the hub waits for room, without waiting: a ping (a pong to a
+        // client that does not read is dropped, see below).
+        Assert.True(_transport.WriteAsync(new byte[] { 0x89, 0 }).IsCompleted);
         Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 0 }).IsCompleted);
 
-        // The client reads: everything arrives in order, the pong after what was in the output before it, ahead of the
+        // The client reads: everything arrives in order, the ping after what was in the output before it, ahead of the
         // backlog; the hub's wait ends and the backlog is let go.
         var frames = await ReceiveUntilAsync(frames => frames.Count > sent);
-        Assert.Equal(0x8A, frames[inOutput].First);
+        Assert.Equal(0x89, frames[inOutput].First);
+        Assert.DoesNotContain(frames, f => f.First == 0x8A);
         Assert.Equal(Enumerable.Range(0, sent).Select(Message), frames.Where(f => f.First == 0x81).Select(f => f.Text));
         await flush.AsTask().WaitAsync(Deadline);
         await _writer.Drained.WaitAsync(Deadline);
@@ -145,14 +148,84 @@ public sealed class LegacyFrameWriterTests : IDisposable
         await _input.Writer.WriteAsync(new byte[] { 0x83, 0x80, 0, 0, 0, 0 });
         await Assert.ThrowsAsync<WebSocketException>(() => server.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(Deadline));
 
-        // The hub, not told yet, goes on writing: nothing of it is sent.
+        // The hub, not told yet, goes on writing: nothing of it is sent. The backlog is dropped at once, without waiting
+        // for the client to read (the session sends no close of its own after this one, and does not hang on it).
         Assert.True((await _writer.WriteAsync(Records("after the close"))).IsCompleted);
+        await _writer.Drained.WaitAsync(Deadline);
 
         var frames = await ReceiveUntilAsync(frames => frames.Any(f => f.First == 0x88));
-        await _writer.Drained.WaitAsync(Deadline);
         Assert.Equal(0x88, frames[^1].First);
         Assert.False(_output.Reader.TryRead(out var rest) && !rest.Buffer.IsEmpty, "bytes after the close frame");
         Assert.DoesNotContain(frames, f => f.Text is "in the backlog" or "after the close");
+    }
+
+    [Fact]
+    public async Task PongsToAClientThatPingsAndDoesNotReadStayWithinTheOutputsLimit()
+    {
+        await _writer.WriteAsync("{}\u001e"u8.ToArray());
+        var server = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+
+        // 500 pings of 125 bytes, then a close: once the close is received, every ping before it has been answered, or not.
+        var ping = new byte[6 + 125];
+        ping[0] = 0x89;
+        ping[1] = 0x80 | 125;
+        for (var i = 0; i < 500; i++)
+        {
+            _input.Writer.Write(ping);
+        }
+
+        _input.Writer.Write(new byte[] { 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8 });
+        await _input.Writer.FlushAsync();
+        var closing = await server.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(Deadline);
+        Assert.Equal(WebSocketMessageType.Close, closing.MessageType);
+
+        Assert.InRange(Unread(), 1, OutputLimit + 127);
+    }
+
+    [Fact]
+    public async Task UnderTheWebSocketsOwnFramesAndASlowReaderNoFrameIsCutAndNoneIsLost()
+    {
+        await _writer.WriteAsync("{}\u001e"u8.ToArray());
+        const int Count = 5000;
+        using var stop = new CancellationTokenSource();
+        using var turns = new SemaphoreSlim(0);
+
+        // A ping of the largest size (always written) every few messages, from another thread, while the client reads: a
+        // control frame may land at any moment the drain waits, or just as its wait ends, and fill the output again.
+        var ping = new byte[2 + 125];
+        ping[0] = 0x89;
+        ping[1] = 125;
+        var pings = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    await turns.WaitAsync(stop.Token);
+                    await _transport.WriteAsync(ping);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        var hub = Task.Run(async () =>
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                await _writer.WriteAsync(Records($"m{i} " + new string('y', i % 200)));
+                if (i % 3 == 0)
+                {
+                    turns.Release();
+                }
+            }
+        });
+
+        var frames = await ReceiveUntilAsync(frames => frames.Count(f => f.First == 0x81) >= Count);
+        await stop.CancelAsync();
+        await Task.WhenAll(pings, hub).WaitAsync(Deadline);
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => $"m{i} " + new string('y', i % 200)), frames.Where(f => f.First == 0x81).Select(f => f.Text));
+        Assert.All(frames, f => Assert.Contains(f.First, new byte[] { 0x81, 0x89 }));
     }
 
     [Fact]

@@ -138,6 +138,50 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
         return _completed ? Ended : WriteFrames(source, cancellationToken);
     }
 
+    /// <summary>
+    /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="TransportStream"/> and never
+    /// made to wait: only the drain waits on the output's flush (a pipe takes one waiter). While a drain waits, what is
+    /// written here is flushed when it wakes; a close frame wakes it at once, to drop the backlog. A pong to a client whose
+    /// output is full is dropped (RFC 6455 lets an endpoint answer only the latest ping): a client that pings and does
+    /// not read cannot pile pongs up.
+    /// </summary>
+    internal void WriteControl(ReadOnlySpan<byte> frame)
+    {
+        const int Close = 0x8, Pong = 0xA;
+        var opcode = frame.IsEmpty ? 0 : frame[0] & 0x0f;
+        lock (transport.WriteGate)
+        {
+            if (transport.CloseSent)
+            {
+                return; // Nothing follows the close frame.
+            }
+
+            try
+            {
+                var backlog = _backlog is not null;
+                if (opcode == Pong && (backlog || !_output.FlushAsync(CancellationToken.None).IsCompleted))
+                {
+                    return;
+                }
+
+                transport.CloseSent = opcode == Close;
+                _output.Write(frame);
+                if (!backlog)
+                {
+                    _ = _output.FlushAsync(CancellationToken.None);
+                }
+                else if (transport.CloseSent)
+                {
+                    _output.CancelPendingFlush();
+                }
+            }
+            catch (Exception)
+            {
+                // The transport failed: the client is gone, and the WebSocket learns it from its receive.
+            }
+        }
+    }
+
     private ValueTask<FlushResult> WriteFrames(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
     {
         if (!_handshakeDone && !SkipHandshake(ref written))
@@ -237,7 +281,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                     {
                         if (gone || transport.CloseSent || !backlog.Reader.TryRead(out var read))
                         {
-                            Detach(backlog);
+                            Detach(backlog, gone);
                             return;
                         }
 
@@ -251,7 +295,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                         backlog.Reader.AdvanceTo(chunk.End);
                         if (chunk.IsEmpty)
                         {
-                            Detach(backlog);
+                            Detach(backlog, gone: false);
                             return;
                         }
 
@@ -271,13 +315,16 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             // The transport failed under it (Kestrel completes the output with the socket's error): the connection is gone.
             lock (transport.WriteGate)
             {
-                Detach(backlog);
+                Detach(backlog, gone: true);
             }
         }
     }
 
-    /// <summary>Lets the backlog go (under the lock): from now on writes go to the output, or nowhere; its segments go back to the pool.</summary>
-    private void Detach(Pipe backlog)
+    /// <summary>
+    /// Lets the backlog go (under the lock): from now on writes go to the output, or nowhere; its segments go back to the
+    /// pool. What the WebSocket wrote while the drain waited (a ping, the close) is flushed, not waited for.
+    /// </summary>
+    private void Detach(Pipe backlog, bool gone)
     {
         if (ReferenceEquals(_backlog, backlog))
         {
@@ -286,6 +333,10 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
 
         backlog.Reader.Complete();
         backlog.Writer.Complete();
+        if (!gone)
+        {
+            _ = _output.FlushAsync(CancellationToken.None);
+        }
     }
 
     /// <summary>The length of the whole frames at the start of <paramref name="frames"/> that fit in <paramref name="limit"/> bytes, and at least the first.</summary>

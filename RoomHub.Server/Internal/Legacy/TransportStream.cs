@@ -18,7 +18,10 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     private volatile Lock? _gate;
 
     /// <summary>Whether the WebSocket's close frame was written into a shared output (read and set under <see cref="WriteGate"/>).</summary>
-    internal bool CloseSent { get; private set; }
+    internal bool CloseSent { get; set; }
+
+    /// <summary>The hub's writer on a shared output, which writes the WebSocket's frames too.</summary>
+    private LegacyFrameWriter? _frames;
 
     /// <summary>The connection's output.</summary>
     internal PipeWriter Output => pipe.Output;
@@ -32,8 +35,9 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     /// </summary>
     internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog, int moveChunk = LegacyFrameWriter.DefaultMoveChunk)
     {
+        _frames = new LegacyFrameWriter(this, telemetry, backlog) { MoveChunk = moveChunk };
         _gate = new Lock();
-        return new LegacyFrameWriter(this, telemetry, backlog) { MoveChunk = moveChunk };
+        return _frames;
     }
 
     public override bool CanRead => true;
@@ -119,25 +123,12 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     }
 
     /// <summary>
-    /// The WebSocket's own frames (pings, pongs, the close) on a shared output: written and flushed, but the flush is not
-    /// waited for. A pipe takes one waiter, the hub's (it may be waiting for the client to read), and these few bytes go
-    /// out with everything before them all the same.
+    /// The WebSocket's own frames (pings, pongs, the close) on a shared output go through the hub's writer, which never
+    /// makes them wait (see <see cref="LegacyFrameWriter.WriteControl"/>).
     /// </summary>
     private ValueTask WriteShared(ReadOnlySpan<byte> bytes)
     {
-        lock (_gate!)
-        {
-            if (CloseSent)
-            {
-                return default; // Nothing follows the close frame.
-            }
-
-            // The WebSocket writes each frame with one write: its first byte says which.
-            CloseSent = bytes.Length > 0 && (bytes[0] & 0x0f) == 0x8;
-            pipe.Output.Write(bytes);
-            _ = pipe.Output.FlushAsync(CancellationToken.None);
-        }
-
+        _frames!.WriteControl(bytes);
         return default;
     }
 
