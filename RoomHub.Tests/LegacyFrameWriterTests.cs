@@ -84,23 +84,25 @@ public sealed class LegacyFrameWriterTests : IDisposable
 
         Assert.True(sent - inOutput > BacklogLimit / 120, $"the backlog took {sent - inOutput} messages");
 
-        // The WebSocket's own frames are still written while the hub waits for room, without waiting: a ping (a pong to a
-        // client that does not read is dropped, see below).
+        // The WebSocket's own frames are still written while the hub waits for room, without waiting: a ping goes after
+        // what is in the output, and two pongs, to a client that does not read, are held as one, the latest.
         Assert.True(_transport.WriteAsync(new byte[] { 0x89, 0 }).IsCompleted);
-        Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 0 }).IsCompleted);
+        Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 1, (byte)'a' }).IsCompleted);
+        Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 1, (byte)'b' }).IsCompleted);
 
-        // The client reads: everything arrives in order, the ping after what was in the output before it, ahead of the
-        // backlog; the hub's wait ends and the backlog is let go.
-        var frames = await ReceiveUntilAsync(frames => frames.Count > sent);
+        // The client reads: everything arrives in order, the ping after what was in the output before it, then the latest
+        // pong, ahead of the backlog; the hub's wait ends and the backlog is let go.
+        var frames = await ReceiveUntilAsync(frames => frames.Count(f => f.First == 0x81) >= sent);
         Assert.Equal(0x89, frames[inOutput].First);
-        Assert.DoesNotContain(frames, f => f.First == 0x8A);
+        Assert.Equal((0x8A, "b"), (frames[inOutput + 1].First, frames[inOutput + 1].Text));
+        Assert.Single(frames, f => f.First == 0x8A);
         Assert.Equal(Enumerable.Range(0, sent).Select(Message), frames.Where(f => f.First == 0x81).Select(f => f.Text));
         await flush.AsTask().WaitAsync(Deadline);
         await _writer.Drained.WaitAsync(Deadline);
 
         // With the client keeping up, writes go straight to the output again.
         Assert.True(_writer.WriteAsync(Records("after")).IsCompleted);
-        Assert.Equal("after", (await ReceiveUntilAsync(frames => frames.Count > sent + 1))[^1].Text);
+        Assert.Equal("after", (await ReceiveUntilAsync(frames => frames.Count(f => f.First == 0x81) > sent))[^1].Text);
     }
 
     [Fact]
@@ -165,7 +167,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
         var server = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
 
-        // 500 pings of 125 bytes, then a close: once the close is received, every ping before it has been answered, or not.
+        // 500 pings of 125 bytes, then a text frame: once it is received, every ping before it has been answered or held.
         var ping = new byte[6 + 125];
         ping[0] = 0x89;
         ping[1] = 0x80 | 125;
@@ -174,12 +176,18 @@ public sealed class LegacyFrameWriterTests : IDisposable
             _input.Writer.Write(ping);
         }
 
-        _input.Writer.Write(new byte[] { 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8 });
+        _input.Writer.Write(new byte[] { 0x81, 0x81, 0, 0, 0, 0, (byte)'x' });
         await _input.Writer.FlushAsync();
-        var closing = await server.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(Deadline);
-        Assert.Equal(WebSocketMessageType.Close, closing.MessageType);
-
+        var text = await server.ReceiveAsync(new byte[16], CancellationToken.None).WaitAsync(Deadline);
+        Assert.Equal(WebSocketMessageType.Text, text.MessageType);
         Assert.InRange(Unread(), 1, OutputLimit + 127);
+
+        // The client reads what is there; the latest ping's answer, held, goes out with the next write.
+        var read = await _output.Reader.ReadAsync();
+        _output.Reader.AdvanceTo(read.Buffer.End);
+        await _writer.WriteAsync(Records("next"));
+        var frames = await ReceiveUntilAsync(frames => frames.Any(f => f.Text == "next"));
+        Assert.Equal([0x8A, 0x81], frames.Select(f => f.First));
     }
 
     [Fact]

@@ -37,6 +37,9 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// <summary>A WebSocket frame header: up to 10 bytes (RFC 6455, section 5.2).</summary>
     private const int MaxFrameHeader = 10;
 
+    /// <summary>A control frame from a server: a 2-byte header and up to 125 bytes (RFC 6455, section 5.5).</summary>
+    private const int MaxControlFrame = 127;
+
     private readonly PipeWriter _output = transport.Output;
 
     /// <summary>What the hub writes piece by piece (an answer) until it flushes; rented for that long only.</summary>
@@ -44,6 +47,10 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     private int _pendingLength;
     private bool _handshakeDone;
     private volatile bool _completed;
+
+    /// <summary>The answer to the latest ping that found the output full, sent once it has room (earlier ones are let go).</summary>
+    private byte[]? _pong;
+    private int _pongLength;
 
     /// <summary>Frames waiting, in order, behind a full output; none while the client keeps up.</summary>
     private Pipe? _backlog;
@@ -142,8 +149,9 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="TransportStream"/> and never
     /// made to wait: only the drain waits on the output's flush (a pipe takes one waiter). While a drain waits, what is
     /// written here is flushed when it wakes; a close frame wakes it at once, to drop the backlog. A pong to a client whose
-    /// output is full is dropped (RFC 6455 lets an endpoint answer only the latest ping): a client that pings and does
-    /// not read cannot pile pongs up.
+    /// output is full is held, in place of the one held before (RFC 6455 lets an endpoint answer only the latest ping),
+    /// and sent once the output has room: a client that pings and does not read cannot pile pongs up, and its latest
+    /// ping is answered.
     /// </summary>
     internal void WriteControl(ReadOnlySpan<byte> frame)
     {
@@ -159,9 +167,18 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             try
             {
                 var backlog = _backlog is not null;
-                if (opcode == Pong && (backlog || !_output.FlushAsync(CancellationToken.None).IsCompleted))
+                if (opcode == Pong)
                 {
-                    return;
+                    _pongLength = 0; // This one answers the latest ping.
+                    if (backlog || !_output.FlushAsync(CancellationToken.None).IsCompleted)
+                    {
+                        HoldPong(frame);
+                        return;
+                    }
+                }
+                else if (!backlog && opcode != Close)
+                {
+                    WriteHeldPong();
                 }
 
                 transport.CloseSent = opcode == Close;
@@ -179,6 +196,25 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             {
                 // The transport failed: the client is gone, and the WebSocket learns it from its receive.
             }
+        }
+    }
+
+    private void HoldPong(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length <= MaxControlFrame)
+        {
+            frame.CopyTo(_pong ??= new byte[MaxControlFrame]);
+            _pongLength = frame.Length;
+        }
+    }
+
+    /// <summary>Sends the pong held for a full output (under the lock, with room, nothing waiting ahead of it).</summary>
+    private void WriteHeldPong()
+    {
+        if (_pongLength > 0)
+        {
+            _output.Write(_pong.AsSpan(0, _pongLength));
+            _pongLength = 0;
         }
     }
 
@@ -219,6 +255,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                 ValueTask<FlushResult> flush;
                 try
                 {
+                    WriteHeldPong();
                     while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                     {
                         WriteFrame(_output, payload.FirstSpan);
@@ -236,7 +273,8 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
 
                 if (flush.IsCompleted)
                 {
-                    result = flush;
+                    // Read here, under the lock: a frame of the WebSocket's own, flushed after it, could make it pending again.
+                    result = new(flush.GetAwaiter().GetResult());
                 }
                 else
                 {
@@ -285,6 +323,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                             return;
                         }
 
+                        WriteHeldPong();
                         var frames = read.Buffer;
                         var chunk = frames.Slice(0, WholeFrames(frames, MoveChunk));
                         foreach (var segment in chunk)
@@ -335,6 +374,11 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
         backlog.Writer.Complete();
         if (!gone)
         {
+            if (!transport.CloseSent)
+            {
+                WriteHeldPong();
+            }
+
             _ = _output.FlushAsync(CancellationToken.None);
         }
     }
