@@ -349,9 +349,16 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                 }
             }
         }
-        catch (Exception)
+        catch (Exception ex)
         {
             // The transport failed under it (Kestrel completes the output with the socket's error): the connection is gone.
+            // Anything else would be a fault of this class, which must not pass unseen.
+            if (ex is not (IOException or System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.ConnectionResetException
+                or Microsoft.AspNetCore.Connections.ConnectionAbortedException or OperationCanceledException or ObjectDisposedException))
+            {
+                Session?.BacklogDropped(ex);
+            }
+
             lock (transport.WriteGate)
             {
                 Detach(backlog, gone: true);

@@ -451,6 +451,13 @@ internal sealed partial class LegacySession
         _connection.Abort();
     }
 
+    /// <summary>The hub's frames waiting for this client were dropped after a fault that is not the transport's.</summary>
+    internal void BacklogDropped(Exception exception)
+    {
+        LogBacklogDropped(_logger, _connection.ConnectionId, exception);
+        _connection.Abort();
+    }
+
     private void CutStalledFrame()
     {
         LogFrameTimedOut(_logger, _connection.ConnectionId, FrameTimeout);
@@ -501,6 +508,9 @@ internal sealed partial class LegacySession
 
     [LoggerMessage(3004, LogLevel.Debug, "Legacy connection {ConnectionId}: a frame did not arrive whole within {FrameTimeout}; the connection is cut.")]
     private static partial void LogFrameTimedOut(ILogger logger, string connectionId, TimeSpan frameTimeout);
+
+    [LoggerMessage(3005, LogLevel.Error, "Legacy connection {ConnectionId}: the frames waiting for a slow client were dropped after an unexpected fault; the connection is closed.")]
+    private static partial void LogBacklogDropped(ILogger logger, string connectionId, Exception exception);
 
     [LoggerMessage(3003, LogLevel.Warning, "Legacy connection {ConnectionId}: the hub refused the handshake: {Response}")]
     private static partial void LogHandshakeRefused(ILogger logger, string connectionId, string response);
