@@ -13,9 +13,9 @@ namespace RoomHub.Server.Internal.Legacy;
 /// An in-process connection handed to the rooms hub for one legacy WebSocket: the hub reads <see cref="Transport"/>'s
 /// input, which the pump fills (<see cref="ClientInput"/>), and writes its output, which is either a pipe the pump sends
 /// from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the socket itself (<see cref="LegacyFrameWriter"/>).
-/// It keeps what the
-/// hub needs of the request that opened it (the user, the client's address, the session asked for, when the token
-/// expires), not the request itself, which ends once the handshake is answered (see <see cref="ConnectionHandoff"/>).
+/// It keeps what the hub needs of the request that opened it (the user, the client's address, the session asked for,
+/// when the token expires), not the request itself, which ends once the handshake is answered (see
+/// <see cref="ConnectionHandoff"/>).
 /// </summary>
 internal sealed class LegacyConnectionContext : ConnectionContext,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionUserFeature,

@@ -24,12 +24,12 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </para>
 /// <para>
 /// The hub writes one message at a time (SignalR's per-connection write lock). The WebSocket writes its own control
-/// frames (pings, pongs, the close) into the same output through <see cref="TransportStream"/>: everything is written and
-/// flushed under <see cref="TransportStream.WriteGate"/>, and only this writer waits for the output's flushes (a pipe
-/// takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
+/// frames (pings, pongs, the close) into the same output through <see cref="TransportStream"/>, which hands them to
+/// <see cref="WriteControl"/>: everything is written and flushed under one lock, and only this writer waits for the
+/// output's flushes (a pipe takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
 /// </para>
 /// </remarks>
-internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter
+internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter
 {
     private static readonly ValueTask<FlushResult> Ended = new(new FlushResult(isCanceled: false, isCompleted: true));
     private static readonly ValueTask<FlushResult> Written = new(new FlushResult(isCanceled: false, isCompleted: false));
@@ -40,7 +40,13 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// <summary>A control frame from a server: a 2-byte header and up to 125 bytes (RFC 6455, section 5.5).</summary>
     private const int MaxControlFrame = 127;
 
-    private readonly PipeWriter _output = transport.Output;
+    private readonly PipeWriter _output = output;
+
+    /// <summary>Held while anything is written into the output and flushed: the hub's frames and the WebSocket's.</summary>
+    private readonly Lock _gate = new();
+
+    /// <summary>Whether the WebSocket's close frame was written (read and set under <see cref="_gate"/>).</summary>
+    private bool _closeSent;
 
     /// <summary>What the hub writes piece by piece (an answer) until it flushes; rented for that long only.</summary>
     private byte[]? _pending;
@@ -69,7 +75,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     {
         get
         {
-            lock (transport.WriteGate)
+            lock (_gate)
             {
                 return _drained;
             }
@@ -95,7 +101,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
 
     public override void CancelPendingFlush()
     {
-        lock (transport.WriteGate)
+        lock (_gate)
         {
             (_backlog?.Writer ?? _output).CancelPendingFlush();
         }
@@ -107,7 +113,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     /// </summary>
     public override void Complete(Exception? exception = null)
     {
-        lock (transport.WriteGate)
+        lock (_gate)
         {
             _completed = true;
         }
@@ -157,9 +163,9 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
     {
         const int Close = 0x8, Pong = 0xA;
         var opcode = frame.IsEmpty ? 0 : frame[0] & 0x0f;
-        lock (transport.WriteGate)
+        lock (_gate)
         {
-            if (transport.CloseSent)
+            if (_closeSent)
             {
                 return; // Nothing follows the close frame.
             }
@@ -181,13 +187,13 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                     WriteHeldPong();
                 }
 
-                transport.CloseSent = opcode == Close;
+                _closeSent = opcode == Close;
                 _output.Write(frame);
                 if (!backlog)
                 {
                     _ = _output.FlushAsync(CancellationToken.None);
                 }
-                else if (transport.CloseSent)
+                else if (_closeSent)
                 {
                     _output.CancelPendingFlush();
                 }
@@ -230,65 +236,61 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
 
         var delivered = 0;
         ValueTask<FlushResult> result;
-        lock (transport.WriteGate)
+        lock (_gate)
         {
-            if (_completed || transport.CloseSent)
+            if (_completed || _closeSent)
             {
                 // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself.
                 return Ended;
             }
 
             var backlog = _backlog;
-            if (backlog is not null)
+            ValueTask<FlushResult> flush;
+            try
             {
+                if (backlog is null)
+                {
+                    WriteHeldPong();
+                }
+
+                var target = backlog?.Writer ?? _output;
                 while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                 {
-                    WriteFrame(backlog.Writer, payload.FirstSpan);
+                    WriteFrame(target, payload.FirstSpan);
                     delivered += delivery ? 1 : 0;
                 }
 
-                // Behind the backlog, whose flush pauses at the outbound limit: the guard watches that.
-                result = backlog.Writer.FlushAsync(cancellationToken);
+                // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch. The output's
+                // never carries the caller's token: the frames are in already, and a canceled wait would drop the backlog.
+                flush = backlog is not null ? backlog.Writer.FlushAsync(cancellationToken) : _output.FlushAsync(CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
+                return Ended;
+            }
+
+            if (backlog is not null)
+            {
+                result = flush;
+            }
+            else if (flush.IsCompleted)
+            {
+                // Read here, under the lock: a frame of the WebSocket's own, flushed after it, could make it pending again.
+                result = new(flush.GetAwaiter().GetResult());
             }
             else
             {
-                ValueTask<FlushResult> flush;
-                try
-                {
-                    WriteHeldPong();
-                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
-                    {
-                        WriteFrame(_output, payload.FirstSpan);
-                        delivered += delivery ? 1 : 0;
-                    }
+                // The output is full: what follows waits in a backlog until it has room. These frames are in.
+                backlog = _backlog = new Pipe(backlogOptions);
 
-                    // Not the caller's token: the frames are in the output already, and a canceled wait would drop the backlog.
-                    flush = _output.FlushAsync(CancellationToken.None);
-                }
-                catch (Exception)
+                // Not in the context of this write, often another connection's send.
+                using (ExecutionContext.SuppressFlow())
                 {
-                    // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
-                    return Ended;
+                    _drained = DrainAsync(flush, backlog);
                 }
 
-                if (flush.IsCompleted)
-                {
-                    // Read here, under the lock: a frame of the WebSocket's own, flushed after it, could make it pending again.
-                    result = new(flush.GetAwaiter().GetResult());
-                }
-                else
-                {
-                    // The output is full: what follows waits in a backlog until it has room. These frames are in.
-                    backlog = _backlog = new Pipe(backlogOptions);
-
-                    // Not in the context of this write, often another connection's send.
-                    using (ExecutionContext.SuppressFlow())
-                    {
-                        _drained = DrainAsync(flush, backlog);
-                    }
-
-                    result = Written;
-                }
+                result = Written;
             }
         }
 
@@ -313,11 +315,11 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
             while (true)
             {
                 var gone = (await flush.ConfigureAwait(false)).IsCompleted;
-                lock (transport.WriteGate)
+                lock (_gate)
                 {
                     while (true)
                     {
-                        if (gone || transport.CloseSent || !backlog.Reader.TryRead(out var read))
+                        if (gone || _closeSent || !backlog.Reader.TryRead(out var read))
                         {
                             Detach(backlog, gone);
                             return;
@@ -359,7 +361,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
                 Session?.BacklogDropped(ex);
             }
 
-            lock (transport.WriteGate)
+            lock (_gate)
             {
                 Detach(backlog, gone: true);
             }
@@ -381,7 +383,7 @@ internal sealed class LegacyFrameWriter(TransportStream transport, RoomHubTeleme
         backlog.Writer.Complete();
         if (!gone)
         {
-            if (!transport.CloseSent)
+            if (!_closeSent)
             {
                 WriteHeldPong();
             }

@@ -14,20 +14,8 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     private readonly PipeReader _input = pipe.Input;
     private readonly Stream _writes = pipe.Output.AsStream(leaveOpen: true);
 
-    /// <summary>Set once a <see cref="LegacyFrameWriter"/> writes into the same output as the WebSocket.</summary>
-    private volatile Lock? _gate;
-
-    /// <summary>Whether the WebSocket's close frame was written into a shared output (read and set under <see cref="WriteGate"/>).</summary>
-    internal bool CloseSent { get; set; }
-
-    /// <summary>The hub's writer on a shared output, which writes the WebSocket's frames too.</summary>
-    private LegacyFrameWriter? _frames;
-
-    /// <summary>The connection's output.</summary>
-    internal PipeWriter Output => pipe.Output;
-
-    /// <summary>Held while anything is written into <see cref="Output"/> and flushed, once the output is shared.</summary>
-    internal Lock WriteGate => _gate ?? throw new InvalidOperationException("The output is not shared.");
+    /// <summary>Set once the output is shared: the hub's writer, which writes the WebSocket's frames too.</summary>
+    private volatile LegacyFrameWriter? _frames;
 
     /// <summary>
     /// Lets the hub write its frames into the connection's output beside the WebSocket: the legacy session then has no
@@ -35,9 +23,7 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     /// </summary>
     internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog, int moveChunk = LegacyFrameWriter.DefaultMoveChunk)
     {
-        _frames = new LegacyFrameWriter(this, telemetry, backlog) { MoveChunk = moveChunk };
-        _gate = new Lock();
-        return _frames;
+        return _frames = new LegacyFrameWriter(pipe.Output, telemetry, backlog) { MoveChunk = moveChunk };
     }
 
     public override bool CanRead => true;
@@ -105,14 +91,14 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _gate is null ? _writes.WriteAsync(buffer, cancellationToken) : WriteShared(buffer.Span);
+        _frames is null ? _writes.WriteAsync(buffer, cancellationToken) : WriteShared(buffer.Span);
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        _gate is null ? _writes.WriteAsync(buffer, offset, count, cancellationToken) : WriteShared(buffer.AsSpan(offset, count)).AsTask();
+        _frames is null ? _writes.WriteAsync(buffer, offset, count, cancellationToken) : WriteShared(buffer.AsSpan(offset, count)).AsTask();
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        if (_gate is null)
+        if (_frames is null)
         {
             _writes.Write(buffer, offset, count);
         }
@@ -132,11 +118,11 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
         return default;
     }
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => _gate is null ? _writes.FlushAsync(cancellationToken) : Task.CompletedTask;
+    public override Task FlushAsync(CancellationToken cancellationToken) => _frames is null ? _writes.FlushAsync(cancellationToken) : Task.CompletedTask;
 
     public override void Flush()
     {
-        if (_gate is null)
+        if (_frames is null)
         {
             _writes.Flush();
         }
