@@ -25,7 +25,8 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     private readonly IConnectionHeartbeatFeature? _kestrelHeartbeat;
     private Action<object>? _httpBeat;
     private volatile object? _httpBeatState;
-    private Func<Task>? _session;
+    private LegacySession? _session;
+    private CancellationToken _stopping;
     private Action? _ended;
 
     private ConnectionHandoff(ConnectionContext connection)
@@ -75,7 +76,7 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
                 handoff._session = null;
                 try
                 {
-                    await session().ConfigureAwait(false);
+                    await session.RunAsync(handoff._stopping).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
@@ -90,10 +91,14 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     }
 
     /// <summary>
-    /// Hands <paramref name="session"/> over, to run on the connection once its HTTP request has ended; called by the
-    /// request, which then ends.
+    /// Hands <paramref name="session"/> over, to run on the connection once its HTTP request has ended, until
+    /// <paramref name="stopping"/>; called by the request, which then ends.
     /// </summary>
-    public void HandOver(Func<Task> session) => _session = session;
+    public void HandOver(LegacySession session, CancellationToken stopping)
+    {
+        _stopping = stopping;
+        _session = session;
+    }
 
     /// <summary>Runs <paramref name="ended"/> when the connection ends, whatever happened (to release what the request counted for it, say).</summary>
     public void WhenEnded(Action ended) => _ended += ended;

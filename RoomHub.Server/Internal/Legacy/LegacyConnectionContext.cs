@@ -17,18 +17,30 @@ namespace RoomHub.Server.Internal.Legacy;
 /// when the token expires), not the request itself, which ends once the handshake is answered (see
 /// <see cref="ConnectionHandoff"/>).
 /// </summary>
-internal sealed class LegacyConnectionContext : ConnectionContext,
+internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureCollection,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionUserFeature,
     IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature
 {
-    private readonly CancellationTokenSource _closed = new();
-    private readonly Action<string> _cut;
+    /// <summary>
+    /// The principal of every anonymous legacy connection. A request without a user makes an empty one of its own, which
+    /// nothing changes; sharing one saves five objects per connection.
+    /// </summary>
+    private static readonly ClaimsPrincipal Anonymous = new(new ClaimsIdentity());
 
-    /// <param name="cut">Closes the TCP connection at once, with the reason given.</param>
+    private readonly CancellationTokenSource _closed = new();
+    private readonly ConnectionHandoff? _handoff;
+    private readonly HttpContext? _request;
+    private Security.IOutboundQueueFeature? _outbound;
+    private FeatureCollection? _otherFeatures;
+    private int _revision;
+
+    /// <param name="handoff">The TCP connection the WebSocket runs on once its request has ended; none: it runs within
+    /// <paramref name="httpContext"/>, which is then kept, to be aborted by <see cref="CutSocket"/>.</param>
     /// <param name="frames">Where the hub's output goes straight to the socket; none: into a pipe, for the pump.</param>
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, Action<string> cut, PipeWriter? frames = null)
+    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null)
     {
-        _cut = cut;
+        _handoff = handoff;
+        _request = handoff is null ? httpContext : null;
         var input = new Pipe(inbound);
         ClientInput = input.Writer;
         if (frames is null)
@@ -40,26 +52,20 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
 
         Transport = new DuplexPipe(input.Reader, frames);
         ConnectionId = "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
-        User = httpContext.User;
+        User = IsAnonymous(httpContext.User) ? Anonymous : httpContext.User;
         Session = RoomCore.SessionOf(httpContext);
         AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
         RemoteEndPoint = httpContext.Connection.RemoteIpAddress is { } address ? new IPEndPoint(address, httpContext.Connection.RemotePort) : null;
         LocalEndPoint = httpContext.Connection.LocalIpAddress is { } local ? new IPEndPoint(local, httpContext.Connection.LocalPort) : null;
-
-        var features = new FeatureCollection(initialCapacity: 8);
-        features.Set<IConnectionIdFeature>(this);
-        features.Set<IConnectionItemsFeature>(this);
-        features.Set<IConnectionTransportFeature>(this);
-        features.Set<IConnectionUserFeature>(this);
-        features.Set<IConnectionLifetimeFeature>(this);
-        features.Set<IConnectionInherentKeepAliveFeature>(this);
-        features.Set(this);
-        Features = features;
     }
+
+    private static bool IsAnonymous(ClaimsPrincipal user) =>
+        user.Identity is { IsAuthenticated: false } && user.Identities.Count() == 1 && !user.Claims.Any();
 
     public override string ConnectionId { get; set; }
 
-    public override IFeatureCollection Features { get; }
+    /// <summary>The connection is its own feature collection: a collection of its own would cost a list per connection.</summary>
+    public override IFeatureCollection Features => this;
 
     public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
 
@@ -83,7 +89,17 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
     public DateTimeOffset? AuthenticationExpires { get; }
 
     /// <summary>Closes the TCP connection at once, with no close frame: for a client that must not be waited on.</summary>
-    public void CutSocket(string why) => _cut(why);
+    public void CutSocket(string why)
+    {
+        if (_handoff is { } handoff)
+        {
+            handoff.Cut(why);
+        }
+        else
+        {
+            _request!.Abort();
+        }
+    }
 
     public override CancellationToken ConnectionClosed
     {
@@ -118,6 +134,80 @@ internal sealed class LegacyConnectionContext : ConnectionContext,
         catch (ObjectDisposedException)
         {
             // Already torn down.
+        }
+    }
+
+    bool IFeatureCollection.IsReadOnly => false;
+
+    int IFeatureCollection.Revision => _revision;
+
+    object? IFeatureCollection.this[Type key]
+    {
+        get => Find(key);
+        set => Store(key, value);
+    }
+
+    TFeature? IFeatureCollection.Get<TFeature>() where TFeature : default => (TFeature?)Find(typeof(TFeature));
+
+    void IFeatureCollection.Set<TFeature>(TFeature? instance) where TFeature : default => Store(typeof(TFeature), instance);
+
+    IEnumerator<KeyValuePair<Type, object>> IEnumerable<KeyValuePair<Type, object>>.GetEnumerator()
+    {
+        foreach (var type in OwnFeatures)
+        {
+            if (Find(type) is { } feature)
+            {
+                yield return new(type, feature);
+            }
+        }
+
+        if (_otherFeatures is { } others)
+        {
+            foreach (var feature in others)
+            {
+                if (Array.IndexOf(OwnFeatures, feature.Key) < 0)
+                {
+                    yield return feature;
+                }
+            }
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => ((IEnumerable<KeyValuePair<Type, object>>)this).GetEnumerator();
+
+    /// <summary>The features this connection implements itself (unless one is set in its place), and the one it keeps.</summary>
+    private static readonly Type[] OwnFeatures =
+    [
+        typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionTransportFeature), typeof(IConnectionUserFeature),
+        typeof(IConnectionLifetimeFeature), typeof(IConnectionInherentKeepAliveFeature), typeof(LegacyConnectionContext),
+        typeof(Security.IOutboundQueueFeature),
+    ];
+
+    private object? Find(Type type)
+    {
+        if (type == typeof(Security.IOutboundQueueFeature))
+        {
+            return _outbound;
+        }
+
+        if (_otherFeatures?[type] is { } set)
+        {
+            return set;
+        }
+
+        return Array.IndexOf(OwnFeatures, type) >= 0 ? this : null;
+    }
+
+    private void Store(Type type, object? feature)
+    {
+        _revision++;
+        if (type == typeof(Security.IOutboundQueueFeature))
+        {
+            _outbound = (Security.IOutboundQueueFeature?)feature;
+        }
+        else
+        {
+            (_otherFeatures ??= new FeatureCollection())[type] = feature;
         }
     }
 

@@ -133,13 +133,13 @@ internal sealed class LegacyEndpoint(
 
         if (handoff is null)
         {
-            var session = CreateSession(context, socket, protocol, upgrade?.Stream, CutRequest(context));
+            var session = CreateSession(context, socket, protocol, upgrade?.Stream, handoff: null);
             await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            handoff.HandOver(Runner(CreateSession(context, socket, protocol, upgrade!.Stream, handoff.Cut, handoff.Stream)));
+            handoff.HandOver(CreateSession(context, socket, protocol, upgrade!.Stream, handoff), lifetime.ApplicationStopping);
         }
     }
 
@@ -147,13 +147,13 @@ internal sealed class LegacyEndpoint(
     /// The session and its connection, which keep what they need of the request but not the request itself. Over the
     /// connection's own pipes (<paramref name="transport"/>), the hub writes its frames into the socket's output itself.
     /// </summary>
-    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, Action<string> cut, TransportStream? transport = null)
+    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, ConnectionHandoff? handoff)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var frames = transport?.ShareOutput(telemetry, guard.LegacyOutbound);
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, cut, frames);
+        var frames = handoff?.Stream?.ShareOutput(telemetry, guard.LegacyOutbound);
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames);
         guard.Attach(connection);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, () => drain.IsDraining, logger)
+        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
             Stream = stream,
@@ -170,15 +170,6 @@ internal sealed class LegacyEndpoint(
         }
 
         return session;
-    }
-
-    // Each its own method, so that a closure holds only what it names, not the request the caller had.
-    private static Action<string> CutRequest(HttpContext context) => _ => context.Abort();
-
-    private Func<Task> Runner(LegacySession session)
-    {
-        var stopping = lifetime.ApplicationStopping;
-        return () => session.RunAsync(stopping);
     }
 
     /// <summary>

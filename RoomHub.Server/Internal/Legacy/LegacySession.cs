@@ -27,14 +27,14 @@ internal sealed partial class LegacySession
     private readonly long _maxFrameBytes;
     private readonly ILogger _logger;
     private readonly RoomHubTelemetry _telemetry;
-    private readonly Func<bool> _draining;
+    private readonly Drain.DrainState _draining;
 
     /// <summary>1012, "service restart" (RFC 6455 registry): the instance is going away; reconnect, possibly elsewhere.</summary>
     private const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
-    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Func<bool> draining, ILogger logger)
+    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Drain.DrainState draining, ILogger logger)
     {
         _draining = draining;
         _telemetry = telemetry;
@@ -127,7 +127,7 @@ internal sealed partial class LegacySession
                 {
                     SetClose(close.Status, close.Reason);
                 }
-                else if (_draining())
+                else if (_draining.IsDraining)
                 {
                     SetClose(ServiceRestart, "Service restart: reconnect");
                 }

@@ -33,6 +33,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 {
     private readonly int _limit = options.Value.MaxOutboundBufferBytes;
     private readonly TimeSpan _stall = options.Value.SlowConsumerTimeout;
+    private readonly TimeProvider _time = time;
 
     /// <summary>The outbound pipe of a legacy connection: it pauses at the limit, which is what the guard watches.</summary>
     public PipeOptions LegacyOutbound { get; } = new(
@@ -47,7 +48,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     public void Attach(ConnectionContext connection)
     {
         var transport = connection.Transport;
-        var writer = new GuardedWriter(transport.Output, _limit, time, _stall, why => Drop(connection, why));
+        var writer = new GuardedWriter(transport.Output, this, connection);
         connection.Transport = new DuplexPipe(transport.Input, writer);
         connection.Features.Set<IOutboundQueueFeature>(writer);
     }
@@ -65,7 +66,8 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
     /// Writes are serialized by the caller (SignalR's per-connection write lock); only the end of a full spell, and its
     /// timeout, run concurrently with them, hence the lock around the state they touch.
     /// </summary>
-    private sealed class GuardedWriter(PipeWriter inner, int limit, TimeProvider time, TimeSpan stall, Action<string> drop) : PipeWriter, IOutboundQueueFeature, IAnswerWriter
+    /// <remarks>It keeps its guard and connection rather than a callback made for it: one object less per connection.</remarks>
+    private sealed class GuardedWriter(PipeWriter inner, SlowConsumerGuard guard, ConnectionContext connection) : PipeWriter, IOutboundQueueFeature, IAnswerWriter
     {
         private static readonly ValueTask<FlushResult> Accepted = new(new FlushResult(isCanceled: false, isCompleted: false));
         private static readonly ValueTask<FlushResult> Dropped = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -207,17 +209,17 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
                     // The pipe is full now: the caller goes on; the flush is watched until the client reads it down.
                     // Another write as large as the one that filled it may follow before the client could read.
-                    var spell = _spell = new Spell(flush.AsTask(), Math.Max(limit, bytes));
+                    var spell = _spell = new Spell(flush.AsTask(), Math.Max(guard._limit, bytes));
                     // Neither runs in the context of the write that filled the queue (often another connection's send).
                     using var noFlow = ExecutionContext.SuppressFlow();
-                    spell.Deadline = time.CreateTimer(
+                    spell.Deadline = guard._time.CreateTimer(
                         static state =>
                         {
                             var (writer, spell) = ((GuardedWriter, Spell))state!;
                             writer.Stalled(spell);
                         },
                         (this, spell),
-                        stall,
+                        guard._stall,
                         Timeout.InfiniteTimeSpan);
                     spell.Flush.ContinueWith(
                         static (flushed, state) =>
@@ -267,14 +269,14 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
                 }
             }
 
-            Drop(string.Create(CultureInfo.InvariantCulture, $"its outbound queue stayed full for {stall.TotalSeconds:0.###} s"));
+            Drop(string.Create(CultureInfo.InvariantCulture, $"its outbound queue stayed full for {guard._stall.TotalSeconds:0.###} s"));
         }
 
         private void Drop(string why)
         {
             if (Interlocked.Exchange(ref _dropped, 1) == 0)
             {
-                drop(why);
+                guard.Drop(connection, why);
             }
         }
 
