@@ -27,16 +27,14 @@ public sealed class LegacyFrameWriterTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly Pipe _input = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: OutputLimit, resumeWriterThreshold: OutputLimit / 2, useSynchronizationContext: false));
-    private readonly TransportStream _transport;
     private readonly LegacyFrameWriter _writer;
     private readonly List<Frame> _received = [];
 
     public LegacyFrameWriterTests()
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
-        _transport = new TransportStream(new DuplexPipe(_input.Reader, _output.Writer), owner: null);
         var backlog = new PipeOptions(pauseWriterThreshold: BacklogLimit, resumeWriterThreshold: BacklogLimit / 2, useSynchronizationContext: false);
-        _writer = _transport.ShareOutput(telemetry, backlog, MoveChunk);
+        _writer = new LegacyFrameWriter(_output.Writer, telemetry, backlog) { MoveChunk = MoveChunk };
     }
 
     public void Dispose() => _services.Dispose();
@@ -86,9 +84,9 @@ public sealed class LegacyFrameWriterTests : IDisposable
 
         // The WebSocket's own frames are still written while the hub waits for room, without waiting: a ping goes after
         // what is in the output, and two pongs, to a client that does not read, are held as one, the latest.
-        Assert.True(_transport.WriteAsync(new byte[] { 0x89, 0 }).IsCompleted);
-        Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 1, (byte)'a' }).IsCompleted);
-        Assert.True(_transport.WriteAsync(new byte[] { 0x8A, 1, (byte)'b' }).IsCompleted);
+        _writer.WriteControl([0x89, 0]);
+        _writer.WriteControl([0x8A, 1, (byte)'a']);
+        _writer.WriteControl([0x8A, 1, (byte)'b']);
 
         // The client reads: everything arrives in order, the ping after what was in the output before it, then the latest
         // pong, ahead of the backlog; the hub's wait ends and the backlog is let go.
@@ -138,7 +136,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
     public async Task NothingFollowsTheCloseFrameTheWebSocketSentByItselfNotEvenWhatWaitedInTheBacklog()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
-        var server = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+        var server = LegacyWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
         while (_writer.Drained.IsCompleted)
         {
             await _writer.WriteAsync(Records(new string('x', 100)));
@@ -165,7 +163,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
     public async Task PongsToAClientThatPingsAndDoesNotReadStayWithinTheOutputsLimit()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
-        var server = WebSocket.CreateFromStream(_transport, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+        var server = LegacyWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
 
         // 500 pings of 125 bytes, then a text frame: once it is received, every ping before it has been answered or held.
         var ping = new byte[6 + 125];
@@ -210,7 +208,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
                 while (true)
                 {
                     await turns.WaitAsync(stop.Token);
-                    await _transport.WriteAsync(ping);
+                    _writer.WriteControl(ping);
                 }
             }
             catch (OperationCanceledException)

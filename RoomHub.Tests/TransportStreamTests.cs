@@ -71,7 +71,7 @@ public sealed class TransportStreamTests
     {
         var input = new Pipe();
         var output = new Pipe();
-        return (new TransportStream(new Duplex(input.Reader, output.Writer), owner: null), new Client(input, output.Reader));
+        return (new TransportStream(new Duplex(input.Reader, output.Writer)), new Client(input, output.Reader));
     }
 
     private sealed record Duplex(PipeReader Input, PipeWriter Output) : IDuplexPipe;

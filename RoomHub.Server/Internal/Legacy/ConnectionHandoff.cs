@@ -29,7 +29,7 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     private CancellationToken _stopping;
     private Action? _ended;
 
-    private ConnectionHandoff(ConnectionContext connection)
+    internal ConnectionHandoff(ConnectionContext connection)
     {
         _connection = connection;
         _transport = connection.Transport;
@@ -45,7 +45,7 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// WebSockets run within their requests, over HTTP's upgraded stream.
     /// </summary>
     public static ConnectionHandoff? Of(HttpContext context) =>
-        context.Features.Get<ConnectionHandoff>() is { } handoff && ReferenceEquals(handoff._connection.Transport, handoff._transport) ? handoff : null;
+        context.Features.Get<ConnectionHandoff>() is { _kestrelHeartbeat: not null } handoff && ReferenceEquals(handoff._connection.Transport, handoff._transport) ? handoff : null;
 
     /// <summary>Whether a session has been handed over, to run once the request has ended.</summary>
     public bool Taken => _session is not null;
@@ -103,25 +103,16 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// <summary>Runs <paramref name="ended"/> when the connection ends, whatever happened (to release what the request counted for it, say).</summary>
     public void WhenEnded(Action ended) => _ended += ended;
 
-    /// <summary>
-    /// The connection's own pipes as a stream, for a WebSocket that does not go through HTTP. Disposed by a WebSocket that
-    /// was aborted (see <see cref="WebSocket"/>), it cuts the connection, so that a read waiting on it fails.
-    /// </summary>
-    public Stream OpenStream() => Stream = new TransportStream(_connection.Transport, this);
+    /// <summary>The connection's own pipes as a stream, for a SignalR WebSocket, which does not go through HTTP's layers.</summary>
+    public Stream OpenStream() => new TransportStream(_connection.Transport);
 
-    /// <summary>The stream made by <see cref="OpenStream"/>.</summary>
-    public TransportStream? Stream { get; private set; }
+    /// <summary>The connection's own pipes.</summary>
+    public System.IO.Pipelines.IDuplexPipe Transport => _transport;
 
-    /// <summary>The WebSocket made over <see cref="OpenStream"/>.</summary>
-    public System.Net.WebSockets.WebSocket? WebSocket { get; set; }
-
-    /// <summary>Cuts the connection if <see cref="WebSocket"/> was aborted: called when the WebSocket disposes its stream.</summary>
-    internal void StreamDisposed()
+    /// <summary>Runs <paramref name="action"/> on the connection's heartbeat (every second) for the connection's life.</summary>
+    public void OnHeartbeat(Action<object> action, object state)
     {
-        if (WebSocket?.State == System.Net.WebSockets.WebSocketState.Aborted)
-        {
-            Cut("The WebSocket was aborted.");
-        }
+        _kestrelHeartbeat!.OnHeartbeat(action, state);
     }
 
     /// <summary>Closes the TCP connection at once.</summary>

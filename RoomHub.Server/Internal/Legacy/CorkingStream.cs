@@ -177,7 +177,9 @@ internal sealed class CorkingStream(Stream inner) : Stream
         public async Task<Stream> UpgradeAsync()
         {
             var upgraded = await inner.UpgradeAsync().ConfigureAwait(false);
-            return Stream = new CorkingStream(connection?.OpenStream() ?? upgraded);
+
+            // A legacy WebSocket handed over reads and writes the connection's pipes itself (LegacyWebSocket).
+            return Handoff is not null ? upgraded : Stream = new CorkingStream(connection?.OpenStream() ?? upgraded);
         }
     }
 }

@@ -139,7 +139,7 @@ internal sealed class LegacyEndpoint(
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            handoff.HandOver(CreateSession(context, socket, protocol, upgrade!.Stream, handoff), lifetime.ApplicationStopping);
+            handoff.HandOver(CreateSession(context, socket, protocol, stream: null, handoff), lifetime.ApplicationStopping);
         }
     }
 
@@ -150,7 +150,7 @@ internal sealed class LegacyEndpoint(
     private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, ConnectionHandoff? handoff)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
-        var frames = handoff?.Stream?.ShareOutput(telemetry, guard.LegacyOutbound);
+        var frames = (socket as LegacyWebSocket)?.Frames;
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames);
         guard.Attach(connection);
         var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
@@ -164,9 +164,10 @@ internal sealed class LegacyEndpoint(
             stream.Reader = session;
         }
 
-        if (frames is not null)
+        if (socket is LegacyWebSocket own)
         {
-            frames.Session = session;
+            own.Session = session;
+            own.Frames.Session = session;
         }
 
         return session;
@@ -189,20 +190,11 @@ internal sealed class LegacyEndpoint(
         }
 
         context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
-        var stream = await upgrade.UpgradeAsync().ConfigureAwait(false);
+        await upgrade.UpgradeAsync().ConfigureAwait(false);
 
-        // The keep-alive timer would otherwise hold the request's execution context (its trace, its log scopes) for the
-        // WebSocket's life.
-        using (ExecutionContext.SuppressFlow())
-        {
-            return upgrade.Handoff!.WebSocket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
-            {
-                IsServer = true,
-                KeepAliveInterval = _options.Legacy.KeepAliveInterval,
-                KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
-                SubProtocol = subProtocol,
-            });
-        }
+        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
+        var frames = new LegacyFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
+        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, _options.Legacy.KeepAliveInterval, _options.Legacy.KeepAliveTimeout, guard.LegacyFrameTimeout);
     }
 
     /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>

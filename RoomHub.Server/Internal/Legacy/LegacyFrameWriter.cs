@@ -24,7 +24,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </para>
 /// <para>
 /// The hub writes one message at a time (SignalR's per-connection write lock). The WebSocket writes its own control
-/// frames (pings, pongs, the close) into the same output through <see cref="TransportStream"/>, which hands them to
+/// frames (pings, pongs, the close) into the same output: <see cref="LegacyWebSocket"/> hands them to
 /// <see cref="WriteControl"/>: everything is written and flushed under one lock, and only this writer waits for the
 /// output's flushes (a pipe takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
 /// </para>
@@ -152,7 +152,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     }
 
     /// <summary>
-    /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="TransportStream"/> and never
+    /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="LegacyWebSocket"/> and never
     /// made to wait: only the drain waits on the output's flush (a pipe takes one waiter). While a drain waits, what is
     /// written here is flushed when it wakes; a close frame wakes it at once, to drop the backlog. A pong to a client whose
     /// output is full is held, in place of the one held before (RFC 6455 lets an endpoint answer only the latest ping),

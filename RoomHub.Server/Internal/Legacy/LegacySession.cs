@@ -458,7 +458,8 @@ internal sealed partial class LegacySession
         _connection.Abort();
     }
 
-    private void CutStalledFrame()
+    /// <summary>A frame did not arrive whole within <see cref="FrameTimeout"/>: the connection is cut.</summary>
+    internal void CutStalledFrame()
     {
         LogFrameTimedOut(_logger, _connection.ConnectionId, FrameTimeout);
         _socket.Abort();

@@ -8,23 +8,10 @@ namespace RoomHub.Server.Internal.Legacy;
 /// A stream over a connection's own pipes: reads from its input, writes to its output, and leaves both open (Kestrel
 /// completes them when the connection ends).
 /// </summary>
-/// <param name="owner">Told when the stream is disposed, so that an aborted WebSocket cuts the connection.</param>
-internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner) : Stream
+internal sealed class TransportStream(IDuplexPipe pipe) : Stream
 {
     private readonly PipeReader _input = pipe.Input;
     private readonly Stream _writes = pipe.Output.AsStream(leaveOpen: true);
-
-    /// <summary>Set once the output is shared: the hub's writer, which writes the WebSocket's frames too.</summary>
-    private volatile LegacyFrameWriter? _frames;
-
-    /// <summary>
-    /// Lets the hub write its frames into the connection's output beside the WebSocket: the legacy session then has no
-    /// pipe and no pump for what it sends. Called before the session starts, so before the WebSocket writes anything.
-    /// </summary>
-    internal LegacyFrameWriter ShareOutput(RoomHubTelemetry telemetry, PipeOptions backlog, int moveChunk = LegacyFrameWriter.DefaultMoveChunk)
-    {
-        return _frames = new LegacyFrameWriter(pipe.Output, telemetry, backlog) { MoveChunk = moveChunk };
-    }
 
     public override bool CanRead => true;
 
@@ -90,60 +77,17 @@ internal sealed class TransportStream(IDuplexPipe pipe, ConnectionHandoff? owner
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _frames is null ? _writes.WriteAsync(buffer, cancellationToken) : WriteShared(buffer.Span);
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => _writes.WriteAsync(buffer, cancellationToken);
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        _frames is null ? _writes.WriteAsync(buffer, offset, count, cancellationToken) : WriteShared(buffer.AsSpan(offset, count)).AsTask();
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _writes.WriteAsync(buffer, offset, count, cancellationToken);
 
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        if (_frames is null)
-        {
-            _writes.Write(buffer, offset, count);
-        }
-        else
-        {
-            WriteShared(buffer.AsSpan(offset, count));
-        }
-    }
+    public override void Write(byte[] buffer, int offset, int count) => _writes.Write(buffer, offset, count);
 
-    /// <summary>
-    /// The WebSocket's own frames (pings, pongs, the close) on a shared output go through the hub's writer, which never
-    /// makes them wait (see <see cref="LegacyFrameWriter.WriteControl"/>).
-    /// </summary>
-    private ValueTask WriteShared(ReadOnlySpan<byte> bytes)
-    {
-        _frames!.WriteControl(bytes);
-        return default;
-    }
+    public override Task FlushAsync(CancellationToken cancellationToken) => _writes.FlushAsync(cancellationToken);
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => _frames is null ? _writes.FlushAsync(cancellationToken) : Task.CompletedTask;
-
-    public override void Flush()
-    {
-        if (_frames is null)
-        {
-            _writes.Flush();
-        }
-    }
+    public override void Flush() => _writes.Flush();
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <summary>
-    /// A WebSocket disposes its stream when it is aborted (a keep-alive timeout, say) and when it is disposed. An abort
-    /// must end the connection at once, as HTTP's WebSocket does with its request; otherwise the connection ends with
-    /// the session, after what was written has been sent.
-    /// </summary>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            owner?.StreamDisposed();
-        }
-
-        base.Dispose(disposing);
-    }
 }
