@@ -141,6 +141,62 @@ public sealed class LegacyWebSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task AClientWhosePongWaitsUnreadWhileTheSessionIsBusyIsNotCut()
+    {
+        // Nobody receives (the session waits on a full hub input, say): the pongs stay unread in the input.
+        var (_, connection) = Open(keepAliveInterval: TimeSpan.FromMilliseconds(20), keepAliveTimeout: TimeSpan.FromMilliseconds(100));
+        var until = Environment.TickCount64 + 400;
+        await BeatUntilAsync(connection, () =>
+        {
+            if (TakeOutput())
+            {
+                _input.Writer.Write(ClientFrame(0x8A, []));
+                _ = _input.Writer.FlushAsync();
+            }
+
+            return Environment.TickCount64 > until;
+        });
+
+        Assert.Null(connection.AbortedWith);
+    }
+
+    [Theory]
+    [InlineData(1012)]
+    [InlineData(1013)]
+    [InlineData(1014)]
+    [InlineData(4000)]
+    public async Task AClientsCloseWithAnyRegisteredCodeIsTaken(int code)
+    {
+        var (socket, _) = Open();
+        var payload = new byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)code);
+        await _input.Writer.WriteAsync(ClientFrame(0x88, payload));
+        var result = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask().WaitAsync(Deadline);
+        Assert.Equal((WebSocketMessageType.Close, (WebSocketCloseStatus)code), (result.MessageType, socket.CloseStatus));
+    }
+
+    [Fact]
+    public async Task AConnectionResetEndsTheReceiveWithAWebSocketException()
+    {
+        var (socket, _) = Open();
+        var receive = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
+        await _input.Writer.CompleteAsync(new ConnectionResetException("reset by peer"));
+        var failed = await Assert.ThrowsAsync<WebSocketException>(() => receive.WaitAsync(Deadline));
+        Assert.IsType<ConnectionResetException>(failed.InnerException);
+    }
+
+    [Fact]
+    public async Task ALongCloseReasonIsCutAtAWholeCharacter()
+    {
+        var (socket, _) = Open();
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, new string('é', 100), CancellationToken.None);
+        var close = Assert.Single(await ServerFramesAsync(1));
+        Assert.Equal(0x88, close.First);
+        Assert.Equal(2 + 122, close.Text.Length); // 61 two-byte characters
+        Assert.Equal(new string('é', 61), Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(close.Text[2..])));
+    }
+
+    [Fact]
     public async Task AHeaderThatStopsHalfWayIsCutAfterTheFrameTimeoutAndAnIdleClientIsNot()
     {
         var (socket, connection) = Open(frameTimeout: TimeSpan.FromMilliseconds(50));

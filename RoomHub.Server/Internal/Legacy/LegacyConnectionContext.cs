@@ -33,6 +33,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     private Security.IOutboundQueueFeature? _outbound;
     private FeatureCollection? _otherFeatures;
     private int _revision;
+    private IDictionary<object, object?>? _items;
 
     /// <param name="handoff">The TCP connection the WebSocket runs on once its request has ended; none: it runs within
     /// <paramref name="httpContext"/>, which is then kept, to be aborted by <see cref="CutSocket"/>.</param>
@@ -67,7 +68,15 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     /// <summary>The connection is its own feature collection: a collection of its own would cost a list per connection.</summary>
     public override IFeatureCollection Features => this;
 
-    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+    /// <summary>Made on first use: the hub's filters keep what they need elsewhere (see <see cref="Limits"/>).</summary>
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
+
+    /// <summary>The connection limits filter's state for this connection, kept here rather than in a dictionary of its own.</summary>
+    public object? Limits { get; set; }
 
     public override IDuplexPipe Transport { get; set; }
 
@@ -135,7 +144,12 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         {
             // Already torn down.
         }
+
+        Runner?.End();
     }
+
+    /// <summary>The session running the connection, told when it is aborted.</summary>
+    public LegacySession? Runner { get; set; }
 
     bool IFeatureCollection.IsReadOnly => false;
 

@@ -159,6 +159,7 @@ internal sealed class LegacyEndpoint(
             Stream = stream,
             Frames = frames,
         };
+        connection.Runner = session;
         if (stream is not null)
         {
             stream.Reader = session;

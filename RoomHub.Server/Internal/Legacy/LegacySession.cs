@@ -31,6 +31,8 @@ internal sealed partial class LegacySession
 
     /// <summary>1012, "service restart" (RFC 6455 registry): the instance is going away; reconnect, possibly elsewhere.</summary>
     private const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _receiveEnded;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
@@ -99,26 +101,21 @@ internal sealed partial class LegacySession
             WriteHandshake(clientInput);
             await clientInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
 
-            var hub = Task.Run(() =>
-            {
-                // Each legacy frame is traced as its own root span (a hub invocation), not nested under the WebSocket request.
-                System.Diagnostics.Activity.Current = null;
-                return _hub.OnConnectedAsync(_connection);
-            }, CancellationToken.None);
+            var hub = RunHubAsync();
             var receiving = ReceiveAsync(clientInput);
 
             // Where the hub writes to the socket itself, there is nothing to send from here.
             var sending = _connection.HubOutput is { } hubOutput ? SendAsync(hubOutput) : null;
-            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using var onStopping = stopping.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
-            using var onAborted = _connection.ConnectionClosed.Register(static ended => ((TaskCompletionSource)ended!).TrySetResult(), ended);
 
-            await (sending is null ? Task.WhenAny(receiving, hub, ended.Task) : Task.WhenAny(receiving, hub, sending, ended.Task)).ConfigureAwait(false);
+            // Each of them ends the wait (see End), as does the connection's abort, without a registration of its own.
+            using var onStopping = stopping.Register(static session => ((LegacySession)session!).End(), this);
+            await _ended.Task.ConfigureAwait(false);
 
             // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
             // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
-            if (receiving.IsCompleted)
+            if (Volatile.Read(ref _receiveEnded))
             {
+                await receiving.ConfigureAwait(false);
                 await clientInput.CompleteAsync().ConfigureAwait(false);
             }
             else
@@ -219,6 +216,29 @@ internal sealed partial class LegacySession
         var handshake = Encoding.UTF8.GetBytes($"{{\"protocol\":\"{_protocol.Name}\",\"version\":{_protocol.Version}}}");
         output.Write(handshake);
         output.Write([RecordSeparator]);
+    }
+
+    /// <summary>
+    /// Ends <see cref="RunAsync"/>'s wait: the receive, the hub or the pump has ended, the connection was aborted (see
+    /// <see cref="LegacyConnectionContext.Abort()"/>), or the server is stopping.
+    /// </summary>
+    internal void End() => _ended.TrySetResult();
+
+    /// <summary>Runs the hub on the connection, off the caller's thread and outside its trace.</summary>
+    private async Task RunHubAsync()
+    {
+        try
+        {
+            await Task.Yield();
+
+            // Each legacy frame is traced as its own root span (a hub invocation), not nested under the WebSocket request.
+            System.Diagnostics.Activity.Current = null;
+            await _hub.OnConnectedAsync(_connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            End();
+        }
     }
 
     private async Task ReceiveAsync(PipeWriter hubInput)
@@ -333,6 +353,9 @@ internal sealed partial class LegacySession
             {
                 ArrayPool<byte>.Shared.Return(frame);
             }
+
+            Volatile.Write(ref _receiveEnded, true);
+            End();
         }
     }
 
@@ -399,6 +422,7 @@ internal sealed partial class LegacySession
         finally
         {
             await hubOutput.CompleteAsync().ConfigureAwait(false);
+            End();
         }
     }
 

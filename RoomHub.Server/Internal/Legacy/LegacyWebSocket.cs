@@ -26,8 +26,9 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </para>
 /// <para>
 /// Keep-alive: every <c>KeepAliveInterval</c> a ping goes out; a client that sends nothing at all, not even the pong,
-/// for <c>KeepAliveTimeout</c> after a ping is cut. A header that has started to arrive must arrive whole within the
-/// session's frame timeout, or the connection is cut (the session watches payloads itself).
+/// for <c>KeepAliveTimeout</c> after a ping is cut. Only time spent waiting for the client counts, not time the session
+/// is busy with what the client sent before (its input to the hub full, say). A header that has started to arrive must
+/// arrive whole within the session's frame timeout, or the connection is cut (the session watches payloads itself).
 /// </para>
 /// </remarks>
 internal sealed class LegacyWebSocket : WebSocket
@@ -58,6 +59,9 @@ internal sealed class LegacyWebSocket : WebSocket
     /// <summary>When the last ping went out, and when the client last sent anything (<see cref="Environment.TickCount64"/>).</summary>
     private long _pingedAt;
     private long _heardAt;
+
+    /// <summary>Since when a read has waited on the input; 0 while none is.</summary>
+    private long _waitingSince;
 
     /// <summary>Since when a frame header has been coming in part; 0 while none is.</summary>
     private long _headerSince;
@@ -190,7 +194,16 @@ internal sealed class LegacyWebSocket : WebSocket
                 // One method, one wait: an idle connection holds this frame and nothing under it.
                 if (!_input.TryRead(out var read))
                 {
-                    read = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    // Silence counts against the keep-alive only while a read waits: not while the session is busy.
+                    Volatile.Write(ref _waitingSince, Math.Max(Environment.TickCount64, 1));
+                    try
+                    {
+                        read = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _waitingSince, 0);
+                    }
                 }
 
                 if (_state == WebSocketState.Aborted)
@@ -232,6 +245,7 @@ internal sealed class LegacyWebSocket : WebSocket
 
                 if (read.IsCompleted)
                 {
+                    _headerSince = 0;
                     throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, "The client closed the connection without a close frame.");
                 }
             }
@@ -240,6 +254,12 @@ internal sealed class LegacyWebSocket : WebSocket
         {
             Abort();
             throw;
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
+        {
+            // A reset or an aborted connection, reported as .NET's WebSocket reports it.
+            _headerSince = 0;
+            throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely, ex);
         }
     }
 
@@ -474,9 +494,9 @@ internal sealed class LegacyWebSocket : WebSocket
         return new(0, WebSocketMessageType.Close, true);
     }
 
-    /// <summary>The codes RFC 6455 (section 7.4) lets a peer send, as .NET's WebSocket accepts them.</summary>
+    /// <summary>The codes RFC 6455 (section 7.4) and its registry let a peer send, as .NET's WebSocket accepts them.</summary>
     private static bool IsValidCloseCode(int code) =>
-        code is >= 3000 and < 5000 or >= 1000 and <= 1003 or >= 1007 and <= 1011;
+        code is >= 3000 and < 5000 or >= 1000 and <= 1003 or >= 1007 and <= 1014;
 
     private void Unmask(Span<byte> data)
     {
@@ -493,6 +513,7 @@ internal sealed class LegacyWebSocket : WebSocket
     private WebSocketException Fault(WebSocketCloseStatus status, string message)
     {
         _faulted = true;
+        _headerSince = 0;
         SendClose(status, "");
         return new WebSocketException(WebSocketError.Faulted, "The client broke the WebSocket protocol: " + message);
     }
@@ -517,8 +538,9 @@ internal sealed class LegacyWebSocket : WebSocket
 
         Span<byte> payload = stackalloc byte[MaxControlPayload];
         BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)status);
-        var length = 2 + Encoding.UTF8.GetBytes(reason.AsSpan(0, Math.Min(reason.Length, MaxControlPayload - 2)), payload[2..]);
-        WriteFrame(Close, payload[..Math.Min(length, MaxControlPayload)]);
+        // A reason too long for a control frame is cut at a whole character.
+        Utf8.FromUtf16(reason, payload[2..], out _, out var written);
+        WriteFrame(Close, payload[..(2 + written)]);
     }
 
     /// <summary>Writes one whole frame (a server's frames are not masked) through the hub's writer, which never waits.</summary>
@@ -590,8 +612,9 @@ internal sealed class LegacyWebSocket : WebSocket
         var pingedAt = Volatile.Read(ref _pingedAt);
         if (_keepAliveTimeout >= 0 && Volatile.Read(ref _heardAt) < pingedAt)
         {
-            // A ping is out and the client has sent nothing since.
-            if (now - pingedAt >= _keepAliveTimeout)
+            // A ping is out and the client has sent nothing since, for as long as a read has waited for it.
+            var waitingSince = Volatile.Read(ref _waitingSince);
+            if (waitingSince != 0 && now - Math.Max(pingedAt, waitingSince) >= _keepAliveTimeout)
             {
                 Abort($"The client answered no ping for {_keepAliveTimeout} ms.");
             }

@@ -18,16 +18,24 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
         var state = new ConnectionLimits(_options, time);
-        context.Context.Items[StateKey] = state;
+        var legacy = context.Context.Features.Get<LegacyConnectionContext>();
+        if (legacy is not null)
+        {
+            legacy.Limits = state;
+        }
+        else
+        {
+            context.Context.Items[StateKey] = state;
+        }
+
         if (_options.Authentication.CloseOnAuthenticationExpiration
-            && context.Context.Features.Get<LegacyConnectionContext>() is { } legacy
-            && legacy.AuthenticationExpires is { } expires)
+            && legacy is { AuthenticationExpires: { } expires } expiring)
         {
             var due = expires - time.GetUtcNow();
             state.Expiry = time.CreateTimer(_ =>
             {
-                SecurityLog.AuthenticationExpired(logger, legacy.ConnectionId);
-                legacy.CloseWith(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, "Authentication expired");
+                SecurityLog.AuthenticationExpired(logger, expiring.ConnectionId);
+                expiring.CloseWith(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, "Authentication expired");
             }, null, due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
         }
 
@@ -51,16 +59,13 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
         }
         finally
         {
-            if (context.Context.Items.TryGetValue(StateKey, out var value) && value is ConnectionLimits state)
-            {
-                state.Dispose();
-            }
+            Kept(context.Context)?.Dispose();
         }
     }
 
     public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext context, Func<HubInvocationContext, ValueTask<object?>> next)
     {
-        if (!context.Context.Items.TryGetValue(StateKey, out var value) || value is not ConnectionLimits state)
+        if (Kept(context.Context) is not { } state)
         {
             return await next(context).ConfigureAwait(false);
         }
@@ -87,6 +92,11 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
                 return await next(context).ConfigureAwait(false);
         }
     }
+
+    /// <summary>A legacy connection keeps its limits itself, SignalR connections in their items.</summary>
+    private static ConnectionLimits? Kept(HubCallerContext context) =>
+        context.Features.Get<LegacyConnectionContext>() is { } legacy ? legacy.Limits as ConnectionLimits
+        : context.Items.TryGetValue(StateKey, out var value) ? value as ConnectionLimits : null;
 
     private void Acquire(HubInvocationContext context, bool acquired, string what, int perSecond)
     {
