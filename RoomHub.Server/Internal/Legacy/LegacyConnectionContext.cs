@@ -31,6 +31,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     private readonly ConnectionHandoff? _handoff;
     private readonly HttpContext? _request;
     private Security.IOutboundQueueFeature? _outbound;
+    private Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol? _hubProtocol;
     private FeatureCollection? _otherFeatures;
     private int _revision;
     private IDictionary<object, object?>? _items;
@@ -144,8 +145,10 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         {
             // Already torn down.
         }
-
-        Runner?.End();
+        finally
+        {
+            Runner?.End();
+        }
     }
 
     /// <summary>The session running the connection, told when it is aborted.</summary>
@@ -189,12 +192,16 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
 
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => ((IEnumerable<KeyValuePair<Type, object>>)this).GetEnumerator();
 
-    /// <summary>The features this connection implements itself (unless one is set in its place), and the one it keeps.</summary>
+    /// <summary>
+    /// The features this connection implements itself (unless one is set in its place), and the two every connection is
+    /// given (the outbound queue, by the slow-consumer guard; the hub protocol, by the connection tracker), which it keeps
+    /// in fields of their own.
+    /// </summary>
     private static readonly Type[] OwnFeatures =
     [
         typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionTransportFeature), typeof(IConnectionUserFeature),
         typeof(IConnectionLifetimeFeature), typeof(IConnectionInherentKeepAliveFeature), typeof(LegacyConnectionContext),
-        typeof(Security.IOutboundQueueFeature),
+        typeof(Security.IOutboundQueueFeature), typeof(Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol),
     ];
 
     private object? Find(Type type)
@@ -202,6 +209,11 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         if (type == typeof(Security.IOutboundQueueFeature))
         {
             return _outbound;
+        }
+
+        if (type == typeof(Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol))
+        {
+            return _hubProtocol;
         }
 
         if (_otherFeatures?[type] is { } set)
@@ -218,6 +230,10 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         if (type == typeof(Security.IOutboundQueueFeature))
         {
             _outbound = (Security.IOutboundQueueFeature?)feature;
+        }
+        else if (type == typeof(Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol))
+        {
+            _hubProtocol = (Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol?)feature;
         }
         else
         {

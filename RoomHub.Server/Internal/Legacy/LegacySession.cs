@@ -115,7 +115,8 @@ internal sealed partial class LegacySession
             // what it wrote is sent, the close frame goes out with the code decided on the way, and the client answers it.
             if (Volatile.Read(ref _receiveEnded))
             {
-                await receiving.ConfigureAwait(false);
+                // Its fault, if it failed unexpectedly, is raised once the connection is torn down (below).
+                await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 await clientInput.CompleteAsync().ConfigureAwait(false);
             }
             else
@@ -169,6 +170,7 @@ internal sealed partial class LegacySession
             }
 
             await _connection.DisposeAsync().ConfigureAwait(false);
+            await receiving.ConfigureAwait(false);
         }
         finally
         {
