@@ -7,6 +7,31 @@ public sealed class ConnectionRegistryTests
     private static ConnectionState Connection(string id) => new(id, ConnectionRegistry.SignalR, user: null, session: null);
 
     [Fact]
+    public void AConnectionsRoomsAreASetFromTheFirstRoomToManyAndBack()
+    {
+        var a = Connection("a");
+        Assert.Equal((0, false), (a.RoomCount, a.InRoom("one")));
+        Assert.True(a.AddRoom("one"));
+        Assert.False(a.AddRoom("one"));
+        Assert.Equal((1, true, false), (a.RoomCount, a.InRoom("one"), a.InRoom("two")));
+        Assert.False(a.RemoveRoom("two"));
+
+        Assert.True(a.AddRoom("two"));
+        Assert.True(a.AddRoom("three"));
+        Assert.False(a.AddRoom("two"));
+        Assert.Equal(["one", "three", "two"], a.Rooms().Order(StringComparer.Ordinal));
+
+        Assert.True(a.RemoveRoom("one"));
+        Assert.True(a.RemoveRoom("three"));
+        Assert.Equal(1, a.RoomCount);
+        Assert.Equal(["two"], a.Rooms());
+        Assert.True(a.RemoveRoom("two"));
+        Assert.Equal((0, 0), (a.RoomCount, a.Rooms().Length));
+        Assert.True(a.AddRoom("again"));
+        Assert.Equal(["again"], a.Rooms());
+    }
+
+    [Fact]
     public void LocalMembersFollowJoinsLeavesAndCloses()
     {
         var registry = new ConnectionRegistry();

@@ -7,7 +7,8 @@ namespace RoomHub.Server.Internal;
 /// <summary>What this instance knows of one of its connections: transport, user, session and rooms.</summary>
 internal sealed class ConnectionState(string connectionId, string transport, string? user, string? session)
 {
-    private readonly HashSet<string> _rooms = new(StringComparer.Ordinal);
+    /// <summary>The connection's rooms, under this object's lock: most connections are in one room, which needs no set.</summary>
+    private RoomSet _rooms;
     private CommandSequencer? _commands;
     private RoomCounts? _counts;
     private bool _closed;
@@ -60,7 +61,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>Adds the room unless the connection has already left the registry (a join racing its close).</summary>
     public bool AddRoom(string room)
     {
-        lock (_rooms)
+        lock (this)
         {
             if (_closed || !_rooms.Add(room))
             {
@@ -74,7 +75,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public bool RemoveRoom(string room)
     {
-        lock (_rooms)
+        lock (this)
         {
             if (!_rooms.Remove(room))
             {
@@ -93,10 +94,10 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>Counts this connection's rooms, from now on, in <paramref name="counts"/>.</summary>
     internal void CountIn(RoomCounts counts)
     {
-        lock (_rooms)
+        lock (this)
         {
             _counts = counts;
-            foreach (var room in _rooms)
+            foreach (var room in _rooms.ToArray())
             {
                 counts.Increment(room);
             }
@@ -106,7 +107,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     /// <summary>Takes the connection's rooms out of the counts; its rooms stay readable for the clean-up after a close.</summary>
     internal void Close()
     {
-        lock (_rooms)
+        lock (this)
         {
             if (_closed)
             {
@@ -114,7 +115,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
             }
 
             _closed = true;
-            foreach (var room in _rooms)
+            foreach (var room in _rooms.ToArray())
             {
                 _counts?.Decrement(room);
             }
@@ -125,7 +126,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
     {
         get
         {
-            lock (_rooms)
+            lock (this)
             {
                 return _rooms.Count;
             }
@@ -134,7 +135,7 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public bool InRoom(string room)
     {
-        lock (_rooms)
+        lock (this)
         {
             return _rooms.Contains(room);
         }
@@ -142,10 +143,62 @@ internal sealed class ConnectionState(string connectionId, string transport, str
 
     public string[] Rooms()
     {
-        lock (_rooms)
+        lock (this)
         {
-            return [.. _rooms];
+            return _rooms.ToArray();
         }
+    }
+
+    /// <summary>A set of rooms that holds one room in a field, and makes a hash set only for a second.</summary>
+    private struct RoomSet
+    {
+        private string? _one;
+        private HashSet<string>? _many;
+
+        public readonly int Count => _many?.Count ?? (_one is null ? 0 : 1);
+
+        public bool Add(string room)
+        {
+            if (_many is not null)
+            {
+                return _many.Add(room);
+            }
+
+            if (_one is null)
+            {
+                _one = room;
+                return true;
+            }
+
+            if (string.Equals(_one, room, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            _many = new HashSet<string>(StringComparer.Ordinal) { _one, room };
+            _one = null;
+            return true;
+        }
+
+        public bool Remove(string room)
+        {
+            if (_many is not null)
+            {
+                return _many.Remove(room);
+            }
+
+            if (string.Equals(_one, room, StringComparison.Ordinal))
+            {
+                _one = null;
+                return true;
+            }
+
+            return false;
+        }
+
+        public readonly bool Contains(string room) => _many?.Contains(room) ?? string.Equals(_one, room, StringComparison.Ordinal);
+
+        public readonly string[] ToArray() => _many is not null ? [.. _many] : _one is null ? [] : [_one];
     }
 }
 

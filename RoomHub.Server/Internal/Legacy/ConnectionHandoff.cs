@@ -106,6 +106,11 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// <summary>The connection's own pipes as a stream, for a SignalR WebSocket, which does not go through HTTP's layers.</summary>
     public Stream OpenStream() => new TransportStream(_connection.Transport);
 
+    /// <summary>The connection's end points.</summary>
+    public System.Net.EndPoint? RemoteEndPoint => _connection.RemoteEndPoint;
+
+    public System.Net.EndPoint? LocalEndPoint => _connection.LocalEndPoint;
+
     /// <summary>The connection's own pipes.</summary>
     public System.IO.Pipelines.IDuplexPipe Transport => _transport;
 

@@ -57,9 +57,15 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         User = IsAnonymous(httpContext.User) ? Anonymous : httpContext.User;
         Session = RoomCore.SessionOf(httpContext);
         AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
-        RemoteEndPoint = httpContext.Connection.RemoteIpAddress is { } address ? new IPEndPoint(address, httpContext.Connection.RemotePort) : null;
-        LocalEndPoint = httpContext.Connection.LocalIpAddress is { } local ? new IPEndPoint(local, httpContext.Connection.LocalPort) : null;
+        RemoteEndPoint = EndPointOf(httpContext.Connection.RemoteIpAddress, httpContext.Connection.RemotePort, handoff?.RemoteEndPoint);
+        LocalEndPoint = EndPointOf(httpContext.Connection.LocalIpAddress, httpContext.Connection.LocalPort, handoff?.LocalEndPoint);
     }
+
+    /// <summary>The request's view of an end point (a trusted proxy's forwarded address, say), the connection's own where they agree.</summary>
+    private static IPEndPoint? EndPointOf(IPAddress? address, int port, EndPoint? connection) =>
+        address is null ? null
+        : connection is IPEndPoint same && same.Port == port && same.Address.Equals(address) ? same
+        : new IPEndPoint(address, port);
 
     private static bool IsAnonymous(ClaimsPrincipal user) =>
         user.Identity is { IsAuthenticated: false } && user.Identities.Count() == 1 && !user.Claims.Any();
