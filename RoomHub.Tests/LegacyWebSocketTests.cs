@@ -57,6 +57,47 @@ public sealed class LegacyWebSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task ALargeFrameArrivesIntactInOddPiecesReadInOddSizes()
+    {
+        var (socket, _) = Open();
+        var payload = new byte[70_001];
+        new Random(7).NextBytes(payload);
+        byte[] key = [0x5A, 0xA5, 0x3C, 0xC3];
+        var frame = new byte[14 + payload.Length];
+        frame[0] = 0x82;
+        frame[1] = 0x80 | 127;
+        BinaryPrimitives.WriteUInt64BigEndian(frame.AsSpan(2), (ulong)payload.Length);
+        key.CopyTo(frame, 10);
+        for (var i = 0; i < payload.Length; i++)
+        {
+            frame[14 + i] = (byte)(payload[i] ^ key[i % 4]);
+        }
+
+        var writing = Task.Run(async () =>
+        {
+            foreach (var piece in frame.Chunk(997))
+            {
+                await _input.Writer.WriteAsync(piece);
+            }
+        });
+
+        var start = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask().WaitAsync(Deadline);
+        Assert.Equal((WebSocketMessageType.Binary, false), (start.MessageType, start.EndOfMessage));
+        var received = new List<byte>();
+        var buffer = new byte[4093];
+        ValueWebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Deadline);
+            received.AddRange(buffer.Take(result.Count));
+        }
+        while (!result.EndOfMessage);
+
+        await writing.WaitAsync(Deadline);
+        Assert.Equal(payload, received.ToArray());
+    }
+
+    [Fact]
     public async Task AnEmptyFinalFrameIsAWholeEmptyMessage()
     {
         var (socket, _) = Open();
