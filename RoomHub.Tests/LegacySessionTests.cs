@@ -17,28 +17,32 @@ public sealed class LegacySessionTests : IDisposable
     public void Dispose() => _services.Dispose();
 
     [Fact]
-    public async Task AReceiveThatFailsUnexpectedlyStillEndsTheHubConnectionAndIsReportedAfterTheTeardown()
+    public async Task AReceiveThatFailsUnexpectedlyStillEndsTheHubConnectionClosesWith1011AndIsReportedAfterTheTeardown()
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
         var options = new PipeOptions(useSynchronizationContext: false);
         var connection = new LegacyConnectionContext(new DefaultHttpContext(), options, options, handoff: null);
         var hub = new ReadingHub();
-        var session = new LegacySession(new FailingSocket(), connection, hub, new LegacyHubProtocol(LegacyFormat.Bare), 1 << 20, telemetry, new Server.Internal.Drain.DrainState(), NullLogger.Instance);
+        var socket = new FailingSocket();
+        var session = new LegacySession(socket, connection, hub, new LegacyHubProtocol(LegacyFormat.Bare), 1 << 20, telemetry, new Server.Internal.Drain.DrainState(), NullLogger.Instance);
         connection.Runner = session;
 
         // The fault is raised once the connection is torn down; the hub's connection ended (left its rooms) before that.
         await Assert.ThrowsAsync<InvalidOperationException>(() => session.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.True(hub.Ended.Task.IsCompleted, "the hub connection is still running");
+        Assert.Equal(WebSocketCloseStatus.InternalServerError, socket.ClosedWith);
     }
 
     /// <summary>A WebSocket whose receive fails with an exception the session does not expect of a transport.</summary>
     private sealed class FailingSocket : WebSocket
     {
+        public WebSocketCloseStatus? ClosedWith { get; private set; }
+
         public override WebSocketCloseStatus? CloseStatus => null;
 
         public override string? CloseStatusDescription => null;
 
-        public override WebSocketState State => WebSocketState.Open;
+        public override WebSocketState State => ClosedWith is null ? WebSocketState.Open : WebSocketState.CloseSent;
 
         public override string? SubProtocol => null;
 
@@ -48,7 +52,11 @@ public sealed class LegacySessionTests : IDisposable
 
         public override Task CloseAsync(WebSocketCloseStatus closeStatus, string? statusDescription, CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public override Task CloseOutputAsync(WebSocketCloseStatus closeStatus, string? statusDescription, CancellationToken cancellationToken) => Task.CompletedTask;
+        public override Task CloseOutputAsync(WebSocketCloseStatus closeStatus, string? statusDescription, CancellationToken cancellationToken)
+        {
+            ClosedWith = closeStatus;
+            return Task.CompletedTask;
+        }
 
         public override void Dispose()
         {
@@ -59,7 +67,7 @@ public sealed class LegacySessionTests : IDisposable
         public override async ValueTask<ValueWebSocketReceiveResult> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
             await Task.Yield();
-            throw new InvalidOperationException("an unexpected fault");
+            throw ClosedWith is null ? new InvalidOperationException("an unexpected fault") : new WebSocketException(WebSocketError.ConnectionClosedPrematurely);
         }
 
         public override Task SendAsync(ArraySegment<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken) => Task.CompletedTask;

@@ -255,6 +255,28 @@ public sealed class LegacyWebSocketTests : IDisposable
     }
 
     [Fact]
+    public async Task ControlFramesBackToBackAcrossTheClientsWritesAreNotTakenForAStalledHeader()
+    {
+        // Each ping arrives whole within a few milliseconds, its last bytes in the same write as the next one's first byte.
+        var (socket, connection) = Open(frameTimeout: TimeSpan.FromMilliseconds(200));
+        var receive = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
+        var ping = ClientFrame(0x89, "x"u8);
+        await _input.Writer.WriteAsync(ping.AsMemory(0, 1));
+        var until = Environment.TickCount64 + 800;
+        await BeatUntilAsync(connection, () =>
+        {
+            _input.Writer.Write(ping.AsSpan(1));
+            _input.Writer.Write(ping.AsSpan(0, 1));
+            _ = _input.Writer.FlushAsync();
+            TakeOutput();
+            return Environment.TickCount64 > until || connection.AbortedWith is not null;
+        });
+
+        Assert.Null(connection.AbortedWith);
+        Assert.False(receive.IsCompleted);
+    }
+
+    [Fact]
     public async Task AbortWakesAWaitingReceiveAndCutsTheConnection()
     {
         var (socket, connection) = Open();

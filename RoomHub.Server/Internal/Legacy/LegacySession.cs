@@ -161,7 +161,7 @@ internal sealed partial class LegacySession
                     _socket.Abort();
                 }
 
-                await receiving.ConfigureAwait(false);
+                await receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 await clientInput.CompleteAsync().ConfigureAwait(false);
             }
             else if (_socket.State == WebSocketState.CloseSent)
@@ -348,6 +348,12 @@ internal sealed partial class LegacySession
         {
             LogReceiveFailed(_logger, _connection.ConnectionId, ex.Message);
             SetClose(WebSocketCloseStatus.Empty, "");
+        }
+        catch
+        {
+            // A fault of the server's own: the client is told so (1011), not that all went well.
+            SetClose(WebSocketCloseStatus.InternalServerError, "Server error");
+            throw;
         }
         finally
         {

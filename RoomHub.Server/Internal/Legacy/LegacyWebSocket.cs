@@ -320,9 +320,9 @@ internal sealed class LegacyWebSocket : WebSocket
                 Unmask(control);
                 available = available.Slice(headerLength + header.Length);
                 consumed = available.Start;
+                _headerSince = 0;
                 if (Control(header.Opcode, control) is { } closed)
                 {
-                    _headerSince = 0;
                     return closed;
                 }
 
