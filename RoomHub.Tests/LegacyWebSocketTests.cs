@@ -42,17 +42,7 @@ public sealed class LegacyWebSocketTests : IDisposable
         var start = await first.WaitAsync(Deadline);
         Assert.Equal((0, WebSocketMessageType.Text, false), (start.Count, start.MessageType, start.EndOfMessage));
 
-        var text = new List<byte>();
-        var buffer = new byte[4];
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Deadline);
-            text.AddRange(buffer.Take(result.Count));
-        }
-        while (!result.EndOfMessage);
-
-        Assert.Equal("hello, world", Encoding.UTF8.GetString(text.ToArray()));
+        Assert.Equal("hello, world", Encoding.UTF8.GetString(await RestOfMessageAsync(socket, 4)));
         Assert.Equal([(0x8A, "p")], await ServerFramesAsync(1));
     }
 
@@ -83,18 +73,9 @@ public sealed class LegacyWebSocketTests : IDisposable
 
         var start = await socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask().WaitAsync(Deadline);
         Assert.Equal((WebSocketMessageType.Binary, false), (start.MessageType, start.EndOfMessage));
-        var received = new List<byte>();
-        var buffer = new byte[4093];
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Deadline);
-            received.AddRange(buffer.Take(result.Count));
-        }
-        while (!result.EndOfMessage);
-
+        var received = await RestOfMessageAsync(socket, 4093);
         await writing.WaitAsync(Deadline);
-        Assert.Equal(payload, received.ToArray());
+        Assert.Equal(payload, received);
     }
 
     [Fact]
@@ -311,6 +292,22 @@ public sealed class LegacyWebSocketTests : IDisposable
         var handoff = new ConnectionHandoff(connection);
         var socket = new LegacyWebSocket(handoff, frames, subProtocol: null, keepAliveInterval ?? TimeSpan.Zero, keepAliveTimeout ?? Timeout.InfiniteTimeSpan, frameTimeout ?? Timeout.InfiniteTimeSpan);
         return (socket, connection);
+    }
+
+    /// <summary>Receives the rest of the current message, <paramref name="bufferSize"/> bytes at most at a time.</summary>
+    private static async Task<byte[]> RestOfMessageAsync(LegacyWebSocket socket, int bufferSize)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[bufferSize];
+        ValueWebSocketReceiveResult result;
+        do
+        {
+            result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None).AsTask().WaitAsync(Deadline);
+            received.AddRange(buffer.Take(result.Count));
+        }
+        while (!result.EndOfMessage);
+
+        return [.. received];
     }
 
     /// <summary>Whether the server wrote anything since last asked (taken and let go).</summary>
