@@ -165,10 +165,9 @@ internal sealed class LegacyEndpoint(
             stream.Reader = session;
         }
 
-        if (socket is LegacyWebSocket own)
+        if (frames is not null)
         {
-            own.Session = session;
-            own.Frames.Session = session;
+            frames.Session = session;
         }
 
         return session;

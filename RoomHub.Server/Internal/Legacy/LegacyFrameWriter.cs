@@ -431,27 +431,34 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     /// <summary>An unmasked, final text frame (a server's frames are never masked): the header, then the payload.</summary>
     private static void WriteFrame(PipeWriter output, ReadOnlySpan<byte> payload)
     {
-        var length = payload.Length;
-        var header = length <= 125 ? 2 : length <= ushort.MaxValue ? 4 : MaxFrameHeader;
-        var span = output.GetSpan(header + length);
-        span[0] = 0x81; // FIN, text
-        switch (header)
+        var header = HeaderLength(payload.Length);
+        var span = output.GetSpan(header + payload.Length);
+        WriteHeader(span, 0x81, payload.Length); // FIN, text
+        payload.CopyTo(span[header..]);
+        output.Advance(header + payload.Length);
+    }
+
+    /// <summary>The length of a server frame's header (RFC 6455, section 5.2) for a payload of <paramref name="length"/> bytes.</summary>
+    internal static int HeaderLength(int length) => length <= 125 ? 2 : length <= ushort.MaxValue ? 4 : MaxFrameHeader;
+
+    /// <summary>Writes a server frame's header: <paramref name="first"/> (FIN and opcode), then the unmasked payload length.</summary>
+    internal static void WriteHeader(Span<byte> destination, byte first, int length)
+    {
+        destination[0] = first;
+        switch (HeaderLength(length))
         {
             case 2:
-                span[1] = (byte)length;
+                destination[1] = (byte)length;
                 break;
             case 4:
-                span[1] = 126;
-                BinaryPrimitives.WriteUInt16BigEndian(span[2..], (ushort)length);
+                destination[1] = 126;
+                BinaryPrimitives.WriteUInt16BigEndian(destination[2..], (ushort)length);
                 break;
             default:
-                span[1] = 127;
-                BinaryPrimitives.WriteUInt64BigEndian(span[2..], (ulong)length);
+                destination[1] = 127;
+                BinaryPrimitives.WriteUInt64BigEndian(destination[2..], (ulong)length);
                 break;
         }
-
-        payload.CopyTo(span[header..]);
-        output.Advance(header + length);
     }
 
     /// <summary>SignalR answers the handshake with JSON ending in 0x1E, written before anything else; an error there means the hub refused the connection.</summary>

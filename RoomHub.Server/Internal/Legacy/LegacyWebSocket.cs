@@ -80,11 +80,8 @@ internal sealed class LegacyWebSocket : WebSocket
         connection.OnHeartbeat(static self => ((LegacyWebSocket)self).Beat(), this);
     }
 
-    /// <summary>Where this WebSocket's frames and the hub's go.</summary>
+    /// <summary>Where this WebSocket's frames and the hub's go; its session is told when a frame header does not arrive whole in time.</summary>
     public LegacyFrameWriter Frames { get; }
-
-    /// <summary>Told when a frame header does not arrive whole in time.</summary>
-    public LegacySession? Session { get; set; }
 
     public override WebSocketCloseStatus? CloseStatus => _closeStatus;
 
@@ -555,25 +552,10 @@ internal sealed class LegacyWebSocket : WebSocket
     /// <summary>Writes one whole frame (a server's frames are not masked) through the hub's writer, which never waits.</summary>
     private void WriteFrame(byte opcode, ReadOnlySpan<byte> payload)
     {
-        var headerLength = payload.Length < 126 ? 2 : payload.Length <= ushort.MaxValue ? 4 : 10;
+        var headerLength = LegacyFrameWriter.HeaderLength(payload.Length);
         var rented = headerLength + payload.Length > 256 ? ArrayPool<byte>.Shared.Rent(headerLength + payload.Length) : null;
         var frame = rented is null ? stackalloc byte[headerLength + payload.Length] : rented.AsSpan(0, headerLength + payload.Length);
-        frame[0] = (byte)(0x80 | opcode);
-        if (headerLength == 2)
-        {
-            frame[1] = (byte)payload.Length;
-        }
-        else if (headerLength == 4)
-        {
-            frame[1] = 126;
-            BinaryPrimitives.WriteUInt16BigEndian(frame[2..], (ushort)payload.Length);
-        }
-        else
-        {
-            frame[1] = 127;
-            BinaryPrimitives.WriteUInt64BigEndian(frame[2..], (ulong)payload.Length);
-        }
-
+        LegacyFrameWriter.WriteHeader(frame, (byte)(0x80 | opcode), payload.Length);
         payload.CopyTo(frame[headerLength..]);
         try
         {
@@ -601,7 +583,7 @@ internal sealed class LegacyWebSocket : WebSocket
         var headerSince = Volatile.Read(ref _headerSince);
         if (_frameTimeout >= 0 && headerSince != 0 && now - headerSince >= _frameTimeout)
         {
-            if (Session is { } session)
+            if (Frames.Session is { } session)
             {
                 session.CutStalledFrame();
             }
