@@ -67,6 +67,13 @@ public sealed class RawWebSocket : IAsyncDisposable
         return new RawWebSocket(tcp, status, text);
     }
 
+    /// <summary>Whether each write goes out at once (no Nagle): a test that sends a frame in parts needs them apart.</summary>
+    public bool NoDelay
+    {
+        get => _tcp.NoDelay;
+        set => _tcp.NoDelay = value;
+    }
+
     public Task SendTextAsync(string text) => SendFrameAsync(0x1, Encoding.UTF8.GetBytes(text));
 
     /// <summary>Writes bytes as they are: part of a frame, for one.</summary>
