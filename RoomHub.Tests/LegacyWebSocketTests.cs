@@ -239,13 +239,13 @@ public sealed class LegacyWebSocketTests : IDisposable
     public async Task ControlFramesBackToBackAcrossTheClientsWritesAreNotTakenForAStalledHeader()
     {
         // Each ping arrives whole within a few milliseconds, its last bytes in the same write as the next one's first byte.
-        // The deadline is a few hundred milliseconds, over three times as long, so that a receive held up on a busy machine
-        // is not taken for a late frame.
-        var (socket, connection) = Open(frameTimeout: TimeSpan.FromMilliseconds(500));
+        // The deadline is 1.5 s, so that a receive held up on a busy machine (the whole suite on 2 cores held one up for
+        // over 500 ms) is not taken for a late frame; the pings go on for more than twice as long.
+        var (socket, connection) = Open(frameTimeout: TimeSpan.FromMilliseconds(1500));
         var receive = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
         var ping = ClientFrame(0x89, "x"u8);
         await _input.Writer.WriteAsync(ping.AsMemory(0, 1));
-        var until = Environment.TickCount64 + 1600;
+        var until = Environment.TickCount64 + 3500;
         await BeatUntilAsync(connection, () =>
         {
             _input.Writer.Write(ping.AsSpan(1));

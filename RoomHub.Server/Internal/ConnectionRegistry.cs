@@ -218,7 +218,7 @@ internal sealed class ConnectionRegistry
     public int LegacyCount => Volatile.Read(ref _legacy);
 
     public static string TransportOf(Microsoft.AspNetCore.Http.Features.IFeatureCollection features) =>
-        features.Get<LegacyConnectionContext>() is null ? SignalR : Legacy;
+        features.Get<LegacyConnectionContext>() is { IsLegacy: true } ? Legacy : SignalR;
 
     public void Add(ConnectionState state)
     {

@@ -150,7 +150,10 @@ internal sealed class CorkingStream(Stream inner) : Stream
             var legacy = metadata.Contains(LegacyEndpoint.Marker);
             if (legacy || metadata.GetMetadata<HubMetadata>() is not null)
             {
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver: legacy));
+                // A SignalR WebSocket leaves HTTP too when it did not negotiate (no connection id): no HTTP connection of
+                // SignalR's knows it, and this server runs its transport (see LegacyEndpoint.AcceptHubClientAsync).
+                var handOver = legacy || !context.Request.Query.ContainsKey("id");
+                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver));
             }
         }
 

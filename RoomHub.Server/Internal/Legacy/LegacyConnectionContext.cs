@@ -10,16 +10,17 @@ using Microsoft.AspNetCore.Http;
 namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
-/// An in-process connection handed to the rooms hub for one legacy WebSocket: the hub reads <see cref="Transport"/>'s
-/// input, which the pump fills (<see cref="ClientInput"/>), and writes its output, which is either a pipe the pump sends
-/// from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the socket itself (<see cref="LegacyFrameWriter"/>).
-/// It keeps what the hub needs of the request that opened it (the user, the client's address, the session asked for,
-/// when the token expires), not the request itself, which ends once the handshake is answered (see
-/// <see cref="ConnectionHandoff"/>).
+/// An in-process connection handed to the rooms hub for one WebSocket this server reads and writes itself: a legacy
+/// client's, or a SignalR client's that connected without negotiating, once it has left HTTP (<see cref="IsLegacy"/>).
+/// The hub reads <see cref="Transport"/>'s input, which the session fills (<see cref="ClientInput"/>), and writes its
+/// output, which is either a pipe the pump sends from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the
+/// socket itself (<see cref="LegacyFrameWriter"/>). It keeps what the hub needs of the request that opened it (the user,
+/// the client's address, the session asked for, when the token expires), not the request itself, which ends once the
+/// handshake is answered (see <see cref="ConnectionHandoff"/>).
 /// </summary>
 internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureCollection,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionUserFeature,
-    IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature
+    IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature, IConnectionHeartbeatFeature, ITransferFormatFeature
 {
     /// <summary>
     /// The principal of every anonymous legacy connection. A request without a user makes an empty one of its own, which
@@ -39,9 +40,11 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     /// <param name="handoff">The TCP connection the WebSocket runs on once its request has ended; none: it runs within
     /// <paramref name="httpContext"/>, which is then kept, to be aborted by <see cref="CutSocket"/>.</param>
     /// <param name="frames">Where the hub's output goes straight to the socket; none: into a pipe, for the pump.</param>
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null)
+    /// <param name="hubClient">The client speaks the SignalR hub protocol itself (a SignalR client); else the legacy protocol.</param>
+    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null, bool hubClient = false)
     {
         _handoff = handoff;
+        IsLegacy = !hubClient;
         _request = handoff is null ? httpContext : null;
         var input = new Pipe(inbound);
         ClientInput = input.Writer;
@@ -53,8 +56,12 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         }
 
         Transport = new DuplexPipe(input.Reader, frames);
-        ConnectionId = "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
+        // A SignalR client's id is made as SignalR makes one: 16 random bytes in URL-safe base64.
+        ConnectionId = hubClient
+            ? System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))
+            : "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
         User = IsAnonymous(httpContext.User) ? Anonymous : httpContext.User;
+        MalformedSession = RoomCore.HasMalformedSession(httpContext);
         Session = RoomCore.SessionOf(httpContext);
         AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
         RemoteEndPoint = EndPointOf(httpContext.Connection.RemoteIpAddress, httpContext.Connection.RemotePort, handoff?.RemoteEndPoint);
@@ -71,6 +78,15 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         user.Identity is { IsAuthenticated: false } && user.Identities.Count() == 1 && !user.Claims.Any();
 
     public override string ConnectionId { get; set; }
+
+    /// <summary>
+    /// A legacy client's connection: the session speaks the legacy protocol for it, and its WebSocket's pings keep it
+    /// alive. Else a SignalR client's, which sends the hub protocol itself and is kept alive by SignalR's pings.
+    /// </summary>
+    public bool IsLegacy { get; }
+
+    /// <summary>The client asked for a session whose id is not well formed (it is refused in the hub's handshake).</summary>
+    public bool MalformedSession { get; }
 
     /// <summary>The connection is its own feature collection: a collection of its own would cost a list per connection.</summary>
     public override IFeatureCollection Features => this;
@@ -124,10 +140,18 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     }
 
     /// <summary>
-    /// The WebSocket's keep-alive (ping frames with a pong timeout) watches the client, so SignalR's own
-    /// pings and client timeout are not used on this connection.
+    /// On a legacy connection, the WebSocket's keep-alive (ping frames with a pong timeout) watches the client, so
+    /// SignalR's own pings and client timeout are not used; a SignalR client expects SignalR's.
     /// </summary>
-    public bool HasInherentKeepAlive => true;
+    public bool HasInherentKeepAlive => IsLegacy;
+
+    /// <summary>SignalR's pings and client timeout, and the silent-client check, run on the TCP connection's heartbeat (a SignalR client's only).</summary>
+    public void OnHeartbeat(Action<object> action, object state) => _handoff!.OnHeartbeat(action, state);
+
+    /// <summary>A SignalR client's messages go in text frames (JSON) or binary ones (MessagePack), as its protocol asks.</summary>
+    public TransferFormat SupportedFormats => TransferFormat.Text | TransferFormat.Binary;
+
+    public TransferFormat ActiveFormat { get; set; } = TransferFormat.Text;
 
     /// <summary>The close code and reason the pump sends when the server ends the connection through <see cref="CloseWith"/>.</summary>
     public (WebSocketCloseStatus Status, string Reason)? ServerClose { get; private set; }
@@ -208,7 +232,11 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionTransportFeature), typeof(IConnectionUserFeature),
         typeof(IConnectionLifetimeFeature), typeof(IConnectionInherentKeepAliveFeature), typeof(LegacyConnectionContext),
         typeof(Security.IOutboundQueueFeature), typeof(Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol),
+        typeof(IConnectionHeartbeatFeature), typeof(ITransferFormatFeature),
     ];
+
+    /// <summary>The features only a SignalR client's connection has: its heartbeat and transfer format.</summary>
+    private static bool HubClientOnly(Type type) => type == typeof(IConnectionHeartbeatFeature) || type == typeof(ITransferFormatFeature);
 
     private object? Find(Type type)
     {
@@ -227,7 +255,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
             return set;
         }
 
-        return Array.IndexOf(OwnFeatures, type) >= 0 ? this : null;
+        return Array.IndexOf(OwnFeatures, type) >= 0 && (!IsLegacy || !HubClientOnly(type)) ? this : null;
     }
 
     private void Store(Type type, object? feature)

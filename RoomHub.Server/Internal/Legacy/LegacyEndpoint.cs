@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
 using System.Text;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -109,7 +110,7 @@ internal sealed class LegacyEndpoint(
                 KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
                 SubProtocol = subProtocol,
             }).ConfigureAwait(false)
-            : await AcceptOverConnectionAsync(context, upgrade!, subProtocol).ConfigureAwait(false);
+            : await AcceptOverConnectionAsync(context, upgrade!, subProtocol, _options.Legacy.KeepAliveInterval).ConfigureAwait(false);
 
         if (RoomCore.HasMalformedSession(context))
         {
@@ -133,27 +134,51 @@ internal sealed class LegacyEndpoint(
 
         if (handoff is null)
         {
-            var session = CreateSession(context, socket, protocol, upgrade?.Stream, handoff: null);
+            var session = CreateSession(context, socket, protocol, upgrade?.Stream, handoff: null, hub);
             await session.RunAsync(lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         else
         {
             // The request ends here, and with it everything HTTP kept for the connection; the session runs on.
-            handoff.HandOver(CreateSession(context, socket, protocol, stream: null, handoff), lifetime.ApplicationStopping);
+            handoff.HandOver(CreateSession(context, socket, protocol, stream: null, handoff, hub), lifetime.ApplicationStopping);
         }
+    }
+
+    /// <summary>
+    /// Takes a SignalR client's WebSocket (one that connected without negotiating, so that no HTTP connection of
+    /// SignalR's knows it) out of HTTP, as a legacy one is: the request ends once the handshake is answered, and the
+    /// session runs <paramref name="hubClient"/> (the hub with its connection middleware) on the TCP connection, the hub
+    /// writing its messages into the socket itself. An idle SignalR client then keeps none of the request's state, nor
+    /// SignalR's HTTP connection and WebSocket transport. SignalR's own pings keep it alive, as they do over SignalR's
+    /// transport; the WebSocket sends none of its own.
+    /// </summary>
+    public async Task AcceptHubClientAsync(HttpContext context, CorkingStream.Upgrade upgrade, ConnectionHandler hubClient)
+    {
+        var socket = await AcceptOverConnectionAsync(context, upgrade, subProtocol: null, keepAliveInterval: TimeSpan.Zero).ConfigureAwait(false);
+        upgrade.Handoff!.HandOver(CreateSession(context, socket, protocol: null, stream: null, upgrade.Handoff, hubClient), lifetime.ApplicationStopping);
     }
 
     /// <summary>
     /// The session and its connection, which keep what they need of the request but not the request itself. Over the
     /// connection's own pipes (<paramref name="transport"/>), the hub writes its frames into the socket's output itself.
     /// </summary>
-    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol protocol, CorkingStream? stream, ConnectionHandoff? handoff)
+    /// <param name="protocol">The legacy protocol; none: a SignalR client, whose connection middleware (given as
+    /// <paramref name="runner"/>) attaches the guards itself.</param>
+    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = (socket as LegacyWebSocket)?.Frames;
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames);
-        guard.Attach(connection);
-        var session = new LegacySession(socket, connection, hub, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null);
+        if (protocol is not null)
+        {
+            guard.Attach(connection);
+        }
+        else
+        {
+            frames!.Messages = connection;
+        }
+
+        var session = new LegacySession(socket, connection, runner, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
             Stream = stream,
@@ -178,7 +203,7 @@ internal sealed class LegacyEndpoint(
     /// checked), but over the connection's own pipes rather than the request, which it is to outlive: the middleware's
     /// WebSocket aborts its request when aborted, and that request is gone by then.
     /// </summary>
-    private async Task<WebSocket> AcceptOverConnectionAsync(HttpContext context, CorkingStream.Upgrade upgrade, string? subProtocol)
+    private async Task<WebSocket> AcceptOverConnectionAsync(HttpContext context, CorkingStream.Upgrade upgrade, string? subProtocol, TimeSpan keepAliveInterval)
     {
         var headers = context.Response.Headers;
         headers.Connection = "Upgrade";
@@ -194,7 +219,7 @@ internal sealed class LegacyEndpoint(
 
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = new LegacyFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
-        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, _options.Legacy.KeepAliveInterval, _options.Legacy.KeepAliveTimeout, guard.LegacyFrameTimeout);
+        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, _options.Legacy.KeepAliveTimeout, guard.LegacyFrameTimeout);
     }
 
     /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>

@@ -5,9 +5,10 @@ using System.IO.Pipelines;
 namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
-/// The hub's output of a handed-over legacy connection: each record the legacy hub protocol writes becomes a WebSocket
-/// text frame written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up
-/// since its last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
+/// The hub's output of a handed-over WebSocket: each record the legacy hub protocol writes becomes a WebSocket text frame
+/// (or, for a SignalR client, each message the hub writes and flushes becomes a frame, see <see cref="Messages"/>)
+/// written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up since its
+/// last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
 /// stays within its request (see <see cref="LegacySession"/>), as long as the client keeps up.
 /// </summary>
 /// <remarks>
@@ -69,6 +70,13 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
     /// <summary>Told if the hub refuses the connection in its handshake answer.</summary>
     public LegacySession? Session { get; set; }
+
+    /// <summary>
+    /// A SignalR client's connection, whose transfer format says what its frames are: each flush of the hub's output
+    /// (a message, the handshake answer, a ping) goes as it is in one frame, text for JSON, binary for MessagePack, as
+    /// SignalR's own WebSocket transport sends it. None: the output is the legacy protocol's records, a frame each.
+    /// </summary>
+    public Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature? Messages { get; set; }
 
     /// <summary>Completes once no frame waits in a backlog: everything written is in the connection's output.</summary>
     public Task Drained
@@ -226,7 +234,8 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
     private ValueTask<FlushResult> WriteFrames(ReadOnlyMemory<byte> written, CancellationToken cancellationToken)
     {
-        if (!_handshakeDone && !SkipHandshake(ref written))
+        var messages = Messages;
+        if (messages is null && !_handshakeDone && !SkipHandshake(ref written))
         {
             return Written;
         }
@@ -254,10 +263,20 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 }
 
                 var target = backlog?.Writer ?? _output;
-                while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+                if (messages is not null)
                 {
-                    WriteFrame(target, payload.FirstSpan);
-                    delivered += delivery ? 1 : 0;
+                    if (!written.IsEmpty)
+                    {
+                        WriteFrame(target, written.Span, messages.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame);
+                    }
+                }
+                else
+                {
+                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+                    {
+                        WriteFrame(target, payload.FirstSpan, TextFrame);
+                        delivered += delivery ? 1 : 0;
+                    }
                 }
 
                 // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch. The output's
@@ -428,12 +447,15 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         return end;
     }
 
-    /// <summary>An unmasked, final text frame (a server's frames are never masked): the header, then the payload.</summary>
-    private static void WriteFrame(PipeWriter output, ReadOnlySpan<byte> payload)
+    /// <summary>The first byte of a final text frame, and of a final binary one.</summary>
+    private const byte TextFrame = 0x81, BinaryFrame = 0x82;
+
+    /// <summary>An unmasked, final data frame (a server's frames are never masked): the header, then the payload.</summary>
+    private static void WriteFrame(PipeWriter output, ReadOnlySpan<byte> payload, byte first)
     {
         var header = HeaderLength(payload.Length);
         var span = output.GetSpan(header + payload.Length);
-        WriteHeader(span, 0x81, payload.Length); // FIN, text
+        WriteHeader(span, first, payload.Length);
         payload.CopyTo(span[header..]);
         output.Advance(header + payload.Length);
     }

@@ -12,7 +12,9 @@ namespace RoomHub.Server.Internal.Legacy;
 /// Runs one legacy WebSocket as a connection of the rooms hub: client frames are copied, unparsed, into the hub's
 /// input as records, and the records the hub writes are sent, unparsed, as text frames: by this session's pump, or,
 /// for a WebSocket that left HTTP, by the hub's own writes (<see cref="LegacyFrameWriter"/>). The legacy hub protocol
-/// does the parsing and formatting, so this class knows nothing of rooms.
+/// does the parsing and formatting, so this class knows nothing of rooms. A SignalR client's WebSocket that left HTTP
+/// runs here too, with no legacy protocol: its frames are the hub protocol already, and are copied into the hub's
+/// input as they come (see <see cref="CopyMessagesAsync"/>).
 /// </summary>
 internal sealed partial class LegacySession
 {
@@ -23,7 +25,7 @@ internal sealed partial class LegacySession
     private readonly WebSocket _socket;
     private readonly LegacyConnectionContext _connection;
     private readonly ConnectionHandler _hub;
-    private readonly LegacyHubProtocol _protocol;
+    private readonly LegacyHubProtocol? _protocol;
     private readonly long _maxFrameBytes;
     private readonly ILogger _logger;
     private readonly RoomHubTelemetry _telemetry;
@@ -36,7 +38,8 @@ internal sealed partial class LegacySession
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeReason = "";
 
-    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Drain.DrainState draining, ILogger logger)
+    /// <param name="protocol">The legacy protocol the client speaks; none: a SignalR client, which speaks the hub's own.</param>
+    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol? protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Drain.DrainState draining, ILogger logger)
     {
         _draining = draining;
         _telemetry = telemetry;
@@ -94,12 +97,16 @@ internal sealed partial class LegacySession
 
     public async Task RunAsync(CancellationToken stopping)
     {
-        LogConnected(_logger, _connection.ConnectionId, _protocol.Name);
+        LogConnected(_logger, _connection.ConnectionId, _protocol?.Name ?? "SignalR");
         try
         {
             var clientInput = _connection.ClientInput;
-            WriteHandshake(clientInput);
-            await clientInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            if (_protocol is { } protocol)
+            {
+                // The legacy client has no handshake of its own: the session asks for its protocol on its behalf.
+                WriteHandshake(clientInput, protocol);
+                await clientInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
 
             var hub = RunHubAsync();
             var receiving = ReceiveAsync(clientInput);
@@ -213,9 +220,9 @@ internal sealed partial class LegacySession
     private static bool EndsReceive(Exception ex) =>
         ex is WebSocketException or IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException;
 
-    private void WriteHandshake(PipeWriter output)
+    private static void WriteHandshake(PipeWriter output, LegacyHubProtocol protocol)
     {
-        var handshake = Encoding.UTF8.GetBytes($"{{\"protocol\":\"{_protocol.Name}\",\"version\":{_protocol.Version}}}");
+        var handshake = Encoding.UTF8.GetBytes($"{{\"protocol\":\"{protocol.Name}\",\"version\":{protocol.Version}}}");
         output.Write(handshake);
         output.Write([RecordSeparator]);
     }
@@ -248,6 +255,12 @@ internal sealed partial class LegacySession
         byte[]? frame = null;
         try
         {
+            if (_protocol is null)
+            {
+                await CopyMessagesAsync(hubInput).ConfigureAwait(false);
+                return;
+            }
+
             while (true)
             {
                 // Wait for the next frame with no buffer (a zero-byte read): an idle client then holds no memory for
@@ -364,6 +377,42 @@ internal sealed partial class LegacySession
 
             Volatile.Write(ref _receiveEnded, true);
             End();
+        }
+    }
+
+    /// <summary>
+    /// A SignalR client's frames hold its hub protocol's messages, whose bounds are the protocol's (a message may span
+    /// frames, a frame hold several): their bytes are copied into the hub's input as they arrive, as SignalR's own
+    /// WebSocket transport copies them, and the hub reads its messages there and holds each to its size limit. The wait
+    /// for the next frame takes no buffer: an idle client holds none.
+    /// </summary>
+    private async Task CopyMessagesAsync(PipeWriter hubInput)
+    {
+        while (true)
+        {
+            var next = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+            if (next.MessageType == WebSocketMessageType.Close)
+            {
+                SetClose(WebSocketCloseStatus.NormalClosure, "");
+                return;
+            }
+
+            if (next.EndOfMessage)
+            {
+                continue; // An empty frame.
+            }
+
+            var received = await _socket.ReceiveAsync(hubInput.GetMemory(ReceiveChunk), CancellationToken.None).ConfigureAwait(false);
+            if (received.MessageType == WebSocketMessageType.Close)
+            {
+                SetClose(WebSocketCloseStatus.NormalClosure, "");
+                return;
+            }
+
+            hubInput.Advance(received.Count);
+
+            // Once the hub has stopped reading, the connection is ending: what follows is read only to see the close frame.
+            await hubInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -527,24 +576,24 @@ internal sealed partial class LegacySession
         }
     }
 
-    [LoggerMessage(3010, LogLevel.Debug, "Legacy connection {ConnectionId} opened ({Protocol}).")]
+    [LoggerMessage(3010, LogLevel.Debug, "WebSocket connection {ConnectionId} opened ({Protocol}).")]
     private static partial void LogConnected(ILogger logger, string connectionId, string protocol);
 
-    [LoggerMessage(3011, LogLevel.Debug, "Legacy connection {ConnectionId} closed.")]
+    [LoggerMessage(3011, LogLevel.Debug, "WebSocket connection {ConnectionId} closed.")]
     private static partial void LogDisconnected(ILogger logger, string connectionId);
 
-    [LoggerMessage(3001, LogLevel.Debug, "Legacy connection {ConnectionId}: receive ended: {Reason}")]
+    [LoggerMessage(3001, LogLevel.Debug, "WebSocket connection {ConnectionId}: receive ended: {Reason}")]
     private static partial void LogReceiveFailed(ILogger logger, string connectionId, string reason);
 
-    [LoggerMessage(3002, LogLevel.Debug, "Legacy connection {ConnectionId}: send failed: {Reason}")]
+    [LoggerMessage(3002, LogLevel.Debug, "WebSocket connection {ConnectionId}: send failed: {Reason}")]
     private static partial void LogSendFailed(ILogger logger, string connectionId, string reason);
 
-    [LoggerMessage(3004, LogLevel.Debug, "Legacy connection {ConnectionId}: a frame did not arrive whole within {FrameTimeout}; the connection is cut.")]
+    [LoggerMessage(3004, LogLevel.Debug, "WebSocket connection {ConnectionId}: a frame did not arrive whole within {FrameTimeout}; the connection is cut.")]
     private static partial void LogFrameTimedOut(ILogger logger, string connectionId, TimeSpan frameTimeout);
 
-    [LoggerMessage(3005, LogLevel.Error, "Legacy connection {ConnectionId}: the frames waiting for a slow client were dropped after an unexpected fault; the connection is closed.")]
+    [LoggerMessage(3005, LogLevel.Error, "WebSocket connection {ConnectionId}: the frames waiting for a slow client were dropped after an unexpected fault; the connection is closed.")]
     private static partial void LogBacklogDropped(ILogger logger, string connectionId, Exception exception);
 
-    [LoggerMessage(3003, LogLevel.Warning, "Legacy connection {ConnectionId}: the hub refused the handshake: {Response}")]
+    [LoggerMessage(3003, LogLevel.Warning, "WebSocket connection {ConnectionId}: the hub refused the handshake: {Response}")]
     private static partial void LogHandshakeRefused(ILogger logger, string connectionId, string response);
 }

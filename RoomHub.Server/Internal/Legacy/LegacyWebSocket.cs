@@ -488,6 +488,9 @@ internal sealed class LegacyWebSocket : WebSocket
             _state = _state == WebSocketState.CloseSent ? WebSocketState.Closed : WebSocketState.CloseReceived;
         }
 
+        // The client has closed: only this side's close frame goes to it from now on, as SignalR's WebSocket transport
+        // (and a legacy pump) send nothing after it. What the hub writes as it ends (SignalR's close message) goes nowhere.
+        Frames.Complete();
         return new(0, WebSocketMessageType.Close, true);
     }
 

@@ -1,6 +1,8 @@
 using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -10,6 +12,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenTelemetry.Instrumentation.AspNetCore;
 using RoomHub.Contracts;
+using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -80,8 +83,10 @@ internal static class RoomHubSecurityExtensions
     }
 
     /// <summary>
-    /// Maps the rooms hub as <c>MapHub</c> does, with two additions: the outbound buffer limit and expiry close on the
-    /// HTTP connection, and the slow-consumer guard in front of the hub on every connection.
+    /// Maps the rooms hub as <c>MapHub</c> does, with three additions: the outbound buffer limit and expiry close on the
+    /// HTTP connection; the slow-consumer guard in front of the hub on every connection; and, for a WebSocket that
+    /// connects without negotiating over a connection that can leave HTTP, a transport of this server's own
+    /// (<see cref="LegacyEndpoint.AcceptHubClientAsync"/>) in place of SignalR's, with the same connection middleware.
     /// </summary>
     public static void MapRoomsHub(this WebApplication app)
     {
@@ -93,11 +98,27 @@ internal static class RoomHubSecurityExtensions
         {
             TransportMaxBufferSize = security.MaxOutboundBufferBytes,
             CloseOnAuthenticationExpiration = security.Authentication.Enabled && security.Authentication.CloseOnAuthenticationExpiration,
-        }, connection =>
+        }, Configure);
+
+        var ownTransport = new ConnectionBuilder(app.Services);
+        Configure(ownTransport);
+        var hubClient = new HubClientRunner(ownTransport.Build());
+        var webSockets = app.Services.GetRequiredService<LegacyEndpoint>();
+        endpoint.Add(e =>
+        {
+            e.Metadata.Add(new HubMetadata(typeof(RoomsHub)));
+            var signalR = e.RequestDelegate!;
+            e.RequestDelegate = context => context.WebSockets.IsWebSocketRequest && context.Features.Get<IHttpUpgradeFeature>() is CorkingStream.Upgrade { Handoff: not null } upgrade
+                ? webSockets.AcceptHubClientAsync(context, upgrade, hubClient)
+                : signalR(context);
+        });
+
+        void Configure(IConnectionBuilder connection)
         {
             connection.Use(next => context =>
             {
-                if (context.Features.Get<IHttpContextFeature>()?.HttpContext is { } http && RoomCore.HasMalformedSession(http))
+                if ((context.Features.Get<IHttpContextFeature>()?.HttpContext is { } http && RoomCore.HasMalformedSession(http))
+                    || context is LegacyConnectionContext { MalformedSession: true })
                 {
                     return HandshakeRefusal.RefuseAsync(context, $"{RoomErrorCodes.InvalidArgument}: {RoomCore.InvalidSessionText}", security.HandshakeTimeout);
                 }
@@ -111,8 +132,13 @@ internal static class RoomHubSecurityExtensions
                 return next(context);
             });
             connection.UseHub<RoomsHub>();
-        });
-        endpoint.Add(e => e.Metadata.Add(new HubMetadata(typeof(RoomsHub))));
+        }
+    }
+
+    /// <summary>Runs the hub's connection middleware and the hub on a connection of this server's own WebSocket transport.</summary>
+    private sealed class HubClientRunner(ConnectionDelegate run) : ConnectionHandler
+    {
+        public override Task OnConnectedAsync(ConnectionContext connection) => run(connection);
     }
 
     private static void ConfigureJwt(JwtBearerOptions jwt, RoomHubAuthenticationOptions auth)
