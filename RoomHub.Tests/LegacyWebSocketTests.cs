@@ -162,6 +162,26 @@ public sealed class LegacyWebSocketTests : IDisposable
         Assert.Contains("ping", failed.Message);
     }
 
+    /// <summary>A SignalR client's WebSocket sends no pings (the client sends SignalR's own), and cuts a client that falls silent.</summary>
+    [Fact]
+    public async Task WithPingsOffAClientSilentWhileAReadWaitsIsCutAndABusySessionsIsNot()
+    {
+        var (socket, connection) = Open(keepAliveInterval: TimeSpan.Zero, keepAliveTimeout: TimeSpan.FromMilliseconds(200));
+
+        // Nobody receives (the session is busy): however long that lasts, the client is not silent.
+        var until = Environment.TickCount64 + 500;
+        await BeatUntilAsync(connection, () => Environment.TickCount64 > until);
+        Assert.Null(connection.AbortedWith);
+        Assert.False(TakeOutput(), "no ping goes out");
+
+        // A read waits, and the client sends nothing: it is cut.
+        var receive = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
+        await BeatUntilAsync(connection, () => connection.AbortedWith is not null);
+        var failed = await Assert.ThrowsAsync<WebSocketException>(() => receive.WaitAsync(Deadline));
+        Assert.Contains("sent nothing", failed.Message);
+        Assert.False(TakeOutput(), "no ping went out");
+    }
+
     [Fact]
     public async Task AClientWhosePongWaitsUnreadWhileTheSessionIsBusyIsNotCut()
     {

@@ -18,6 +18,7 @@ internal sealed class LegacyEndpoint(
     HubConnectionHandler<RoomsHub> hub,
     IEnumerable<Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol> protocols,
     IOptions<RoomHubOptions> options,
+    IOptions<RoomHubSecurityOptions> security,
     IHostApplicationLifetime lifetime,
     RoomHubTelemetry telemetry,
     Drain.DrainState drain,
@@ -110,7 +111,8 @@ internal sealed class LegacyEndpoint(
                 KeepAliveTimeout = _options.Legacy.KeepAliveTimeout,
                 SubProtocol = subProtocol,
             }).ConfigureAwait(false)
-            : await AcceptOverConnectionAsync(context, upgrade!, subProtocol, _options.Legacy.KeepAliveInterval).ConfigureAwait(false);
+            : await AcceptOverConnectionAsync(context, upgrade!, subProtocol, _options.Legacy.KeepAliveInterval,
+                _options.Legacy.KeepAliveInterval > TimeSpan.Zero ? _options.Legacy.KeepAliveTimeout : Timeout.InfiniteTimeSpan).ConfigureAwait(false);
 
         if (RoomCore.HasMalformedSession(context))
         {
@@ -150,11 +152,14 @@ internal sealed class LegacyEndpoint(
     /// session runs <paramref name="hubClient"/> (the hub with its connection middleware) on the TCP connection, the hub
     /// writing its messages into the socket itself. An idle SignalR client then keeps none of the request's state, nor
     /// SignalR's HTTP connection and WebSocket transport. SignalR's own pings keep it alive, as they do over SignalR's
-    /// transport; the WebSocket sends none of its own.
+    /// transport; the WebSocket sends none of its own, and cuts a client that sends nothing at all, not even SignalR's
+    /// pings, for the client timeout while it waits for it (in place of the silent-client guard SignalR's transports get).
     /// </summary>
     public async Task AcceptHubClientAsync(HttpContext context, CorkingStream.Upgrade upgrade, ConnectionHandler hubClient)
     {
-        var socket = await AcceptOverConnectionAsync(context, upgrade, subProtocol: null, keepAliveInterval: TimeSpan.Zero).ConfigureAwait(false);
+        var clientTimeout = security.Value.ClientTimeout;
+        var socket = await AcceptOverConnectionAsync(context, upgrade, subProtocol: null, keepAliveInterval: TimeSpan.Zero,
+            clientTimeout > TimeSpan.Zero ? clientTimeout : Timeout.InfiniteTimeSpan).ConfigureAwait(false);
         upgrade.Handoff!.HandOver(CreateSession(context, socket, protocol: null, stream: null, upgrade.Handoff, hubClient), lifetime.ApplicationStopping);
     }
 
@@ -203,7 +208,7 @@ internal sealed class LegacyEndpoint(
     /// checked), but over the connection's own pipes rather than the request, which it is to outlive: the middleware's
     /// WebSocket aborts its request when aborted, and that request is gone by then.
     /// </summary>
-    private async Task<WebSocket> AcceptOverConnectionAsync(HttpContext context, CorkingStream.Upgrade upgrade, string? subProtocol, TimeSpan keepAliveInterval)
+    private async Task<WebSocket> AcceptOverConnectionAsync(HttpContext context, CorkingStream.Upgrade upgrade, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout)
     {
         var headers = context.Response.Headers;
         headers.Connection = "Upgrade";
@@ -219,7 +224,7 @@ internal sealed class LegacyEndpoint(
 
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = new LegacyFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
-        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, _options.Legacy.KeepAliveTimeout, guard.LegacyFrameTimeout);
+        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, keepAliveTimeout, guard.LegacyFrameTimeout);
     }
 
     /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>

@@ -27,7 +27,9 @@ namespace RoomHub.Server.Internal.Legacy;
 /// <para>
 /// Keep-alive: every <c>KeepAliveInterval</c> a ping goes out; a client that sends nothing at all, not even the pong,
 /// for <c>KeepAliveTimeout</c> after a ping is cut. Only time spent waiting for the client counts, not time the session
-/// is busy with what the client sent before (its input to the hub full, say). A header that has started to arrive must
+/// is busy with what the client sent before (its input to the hub full, say). With pings off and a
+/// <c>KeepAliveTimeout</c> given (a SignalR client's WebSocket, whose client pings by itself), a client that sends nothing
+/// at all for that long, counted the same way, is cut. A header that has started to arrive must
 /// arrive whole within the session's frame timeout, or the connection is cut (the session watches payloads itself).
 /// </para>
 /// </remarks>
@@ -66,7 +68,9 @@ internal sealed class LegacyWebSocket : WebSocket
     /// <summary>Since when a frame header has been coming in part; 0 while none is.</summary>
     private long _headerSince;
 
-    /// <param name="keepAliveTimeout">Negative: no limit; the pings are then unanswered pongs, heartbeats the client need not answer.</param>
+    /// <param name="keepAliveInterval">Zero: no pings.</param>
+    /// <param name="keepAliveTimeout">Negative: no limit; the pings are then unanswered pongs, heartbeats the client need
+    /// not answer. With no pings: how long the client may send nothing at all.</param>
     public LegacyWebSocket(ConnectionHandoff connection, LegacyFrameWriter frames, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeSpan frameTimeout)
     {
         _connection = connection;
@@ -598,7 +602,19 @@ internal sealed class LegacyWebSocket : WebSocket
             return;
         }
 
-        if (_keepAliveInterval <= 0 || state != WebSocketState.Open)
+        if (_keepAliveInterval <= 0)
+        {
+            // No pings: the client keeps itself alive (SignalR's pings), and may not fall silent for longer than the timeout.
+            var waiting = Volatile.Read(ref _waitingSince);
+            if (_keepAliveTimeout >= 0 && waiting != 0 && now - Math.Max(Volatile.Read(ref _heardAt), waiting) >= _keepAliveTimeout)
+            {
+                Abort($"The client sent nothing for {_keepAliveTimeout} ms.");
+            }
+
+            return;
+        }
+
+        if (state != WebSocketState.Open)
         {
             return;
         }

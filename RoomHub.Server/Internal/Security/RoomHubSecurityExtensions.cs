@@ -124,7 +124,12 @@ internal static class RoomHubSecurityExtensions
                 }
 
                 guard.Attach(context);
-                silence.Attach(context);
+                if (context is not LegacyConnectionContext)
+                {
+                    // The server's own transport watches for silence in its WebSocket (see LegacyEndpoint.AcceptHubClientAsync).
+                    silence.Attach(context);
+                }
+
                 meter.Attach(context);
 
                 // Each hub invocation is traced as its own root span, not nested under the hours-long WebSocket request.
