@@ -108,6 +108,59 @@ public sealed class HubWebSocketTests
         Assert.Contains(RoomErrorCodes.InvalidArgument, answer?.Text, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The hub ends while the client still sends more than the hub's input holds (64 KiB): a message over the size limit,
+    /// or data after a refused handshake. The connection must end all the same and give its place back.
+    /// </summary>
+    [Theory]
+    [InlineData("/hubs/rooms", true)]
+    [InlineData("/hubs/rooms?session=short", false)]
+    public async Task AConnectionTheHubEndsWhileTheClientStillSendsEndsAndGivesItsPlaceBack(string path, bool oneLargeMessage)
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>
+        {
+            ["RoomHub:Security:MaxConnections"] = "1",
+            ["RoomHub:MaxReceiveMessageSize"] = "4096",
+            ["RoomHub:MaxMessageBytes"] = "1024",
+        });
+
+        var socket = await RawWebSocket.ConnectAsync(server, path);
+        Assert.Equal(101, socket.Status);
+        await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        var answer = await socket.ReadFrameAsync();
+        Assert.NotNull(answer);
+        var sending = Task.Run(async () =>
+        {
+            try
+            {
+                if (oneLargeMessage)
+                {
+                    await socket.SendTextAsync("{\"type\":1,\"target\":\"SendMessage\",\"arguments\":[\"r\",\"" + new string('x', 300 * 1024) + "\"]}\u001e");
+                }
+                else
+                {
+                    for (var i = 0; i < 12; i++)
+                    {
+                        await socket.SendTextAsync(new string('x', 16 * 1024));
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                // Cut while sending: the server is done with it.
+            }
+        });
+
+        Assert.True(await socket.IsDisconnectedWithinAsync(TimeSpan.FromSeconds(15)), "the connection was not closed");
+        await sending;
+        await socket.DisposeAsync();
+        await Poll.UntilAsync(async () =>
+        {
+            await using var next = await RawWebSocket.ConnectAsync(server, "/hubs/rooms");
+            return next.Status == 101;
+        }, "the connection's place to be given back");
+    }
+
     /// <summary>Counts the requests in flight, around the whole pipeline.</summary>
     private sealed class RequestsInFlight : IStartupFilter
     {

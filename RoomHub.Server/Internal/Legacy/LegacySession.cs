@@ -14,7 +14,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// for a WebSocket that left HTTP, by the hub's own writes (<see cref="LegacyFrameWriter"/>). The legacy hub protocol
 /// does the parsing and formatting, so this class knows nothing of rooms. A SignalR client's WebSocket that left HTTP
 /// runs here too, with no legacy protocol: its frames are the hub protocol already, and are copied into the hub's
-/// input as they come (see <see cref="CopyMessagesAsync"/>).
+/// input as they come (see <see cref="ReceiveAsync"/>).
 /// </summary>
 internal sealed partial class LegacySession
 {
@@ -145,6 +145,10 @@ internal sealed partial class LegacySession
             }
 
             await hub.ConfigureAwait(false);
+
+            // The hub reads no more: what the client still sends is dropped, and the receive, which may wait on a full
+            // input (a message over the hub's size limit, say), goes on to the close frame instead of waiting for good.
+            await _connection.Transport.Input.CompleteAsync().ConfigureAwait(false);
             await _connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
             if (sending is not null)
             {
@@ -255,10 +259,28 @@ internal sealed partial class LegacySession
         byte[]? frame = null;
         try
         {
-            if (_protocol is null)
+            // A SignalR client's frames hold its hub protocol's messages, whose bounds are the protocol's (a message may
+            // span frames, a frame hold several): their bytes are copied into the hub's input as they arrive, as
+            // SignalR's own WebSocket transport copies them, and the hub reads its messages there and holds each to its
+            // size limit. The wait for the next frame takes no buffer: an idle client holds none. (In this method, not
+            // one of its own: an idle connection keeps one waiting frame, not two.)
+            while (_protocol is null)
             {
-                await CopyMessagesAsync(hubInput).ConfigureAwait(false);
-                return;
+                var next = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                if (next.MessageType != WebSocketMessageType.Close && !next.EndOfMessage)
+                {
+                    next = await _socket.ReceiveAsync(hubInput.GetMemory(ReceiveChunk), CancellationToken.None).ConfigureAwait(false);
+                    hubInput.Advance(next.Count);
+
+                    // Once the hub has stopped reading, the connection is ending: what follows is read only to see the close.
+                    await hubInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                if (next.MessageType == WebSocketMessageType.Close)
+                {
+                    SetClose(WebSocketCloseStatus.NormalClosure, "");
+                    return;
+                }
             }
 
             while (true)
@@ -377,42 +399,6 @@ internal sealed partial class LegacySession
 
             Volatile.Write(ref _receiveEnded, true);
             End();
-        }
-    }
-
-    /// <summary>
-    /// A SignalR client's frames hold its hub protocol's messages, whose bounds are the protocol's (a message may span
-    /// frames, a frame hold several): their bytes are copied into the hub's input as they arrive, as SignalR's own
-    /// WebSocket transport copies them, and the hub reads its messages there and holds each to its size limit. The wait
-    /// for the next frame takes no buffer: an idle client holds none.
-    /// </summary>
-    private async Task CopyMessagesAsync(PipeWriter hubInput)
-    {
-        while (true)
-        {
-            var next = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-            if (next.MessageType == WebSocketMessageType.Close)
-            {
-                SetClose(WebSocketCloseStatus.NormalClosure, "");
-                return;
-            }
-
-            if (next.EndOfMessage)
-            {
-                continue; // An empty frame.
-            }
-
-            var received = await _socket.ReceiveAsync(hubInput.GetMemory(ReceiveChunk), CancellationToken.None).ConfigureAwait(false);
-            if (received.MessageType == WebSocketMessageType.Close)
-            {
-                SetClose(WebSocketCloseStatus.NormalClosure, "");
-                return;
-            }
-
-            hubInput.Advance(received.Count);
-
-            // Once the hub has stopped reading, the connection is ending: what follows is read only to see the close frame.
-            await hubInput.FlushAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 
