@@ -61,6 +61,34 @@ public sealed class LegacyFrameWriterTests : IDisposable
         Assert.All(frames, f => Assert.Equal(0x81, f.First)); // FIN, text: never fragmented
     }
 
+    /// <summary>
+    /// A SignalR client's messages leave as they are written, in binary frames for MessagePack, whole and in order, those
+    /// written close together in one frame (see the bench for how many), and all of them before the close frame.
+    /// </summary>
+    [Fact]
+    public async Task ASignalRClientsMessagesLeaveWholeInOrderAndBeforeTheCloseFrame()
+    {
+        _writer.Messages = new TransferFormat { ActiveFormat = Microsoft.AspNetCore.Connections.TransferFormat.Binary };
+        var sent = Enumerable.Range(0, 20).Select(i => $"m{i};").ToArray();
+        foreach (var message in sent)
+        {
+            await _writer.WriteAsync(System.Text.Encoding.UTF8.GetBytes(message));
+        }
+
+        _writer.WriteControl([0x88, 0x00]);
+        var frames = await ReceiveUntilAsync(frames => frames.Any(f => f.First == 0x88));
+        Assert.Equal(0x88, frames[^1].First);
+        Assert.All(frames[..^1], f => Assert.Equal(0x82, f.First)); // FIN, binary
+        Assert.Equal(string.Concat(sent), string.Concat(frames[..^1].Select(f => f.Text)));
+    }
+
+    private sealed class TransferFormat : Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature
+    {
+        public Microsoft.AspNetCore.Connections.TransferFormat SupportedFormats => Microsoft.AspNetCore.Connections.TransferFormat.Binary | Microsoft.AspNetCore.Connections.TransferFormat.Text;
+
+        public Microsoft.AspNetCore.Connections.TransferFormat ActiveFormat { get; set; }
+    }
+
     [Fact]
     public async Task BehindAClientThatDoesNotReadFramesWaitInABacklogThatPausesAtTheOutboundLimitAndArriveInOrder()
     {

@@ -38,6 +38,45 @@ public sealed class SlowConsumerTests
         await RunAsync(server, room, () => server.Services.GetRequiredService<ConnectionRegistry>().SignalRCount <= 1);
     }
 
+    /// <summary>
+    /// A client that stops reading with a queue under the limit (so the guard has no spell to time), then closes and
+    /// still reads nothing: the close frame waits for its queue no longer than the slow-consumer timeout, and the
+    /// connection then ends and gives its place back.
+    /// </summary>
+    [Theory]
+    [InlineData("/", true)]
+    [InlineData("/hubs/rooms", false)]
+    public async Task AClientThatClosesBehindItsQueueAndReadsNothingIsLetGo(string path, bool legacy)
+    {
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?>(Settings)
+        {
+            ["RoomHub:Security:MaxConnections"] = "2",
+            ["RoomHub:Security:MaxOutboundBufferBytes"] = (64 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["RoomHub:Security:SlowConsumerTimeout"] = "00:00:02",
+        });
+        var room = Rooms.Unique("closing");
+        await using var slow = await StopReadingAsync(server, path, room, legacy);
+        await using (var publisher = await TestClient.ConnectAsync(server))
+        {
+            // 4.8 MB: more than the socket's buffers hold, so frames wait in the connection's queue.
+            var filler = new string('x', 16_000);
+            for (var i = 0; i < 300; i++)
+            {
+                await publisher.SendAsync(room, $"{i}:{filler}");
+            }
+        }
+
+        await slow.SendCloseAsync(1000);
+
+        // Both places free again: the closing client's too.
+        await Poll.UntilAsync(async () =>
+        {
+            await using var first = await RawWebSocket.ConnectAsync(server, "/");
+            await using var second = await RawWebSocket.ConnectAsync(server, "/");
+            return first.Status == 101 && second.Status == 101;
+        }, "the closing client's place to be given back");
+    }
+
     private static async Task RunAsync(RoomHubInstance server, string room, Func<bool> slowGone)
     {
         await using var reader = await LegacyClient.ConnectAsync(server);

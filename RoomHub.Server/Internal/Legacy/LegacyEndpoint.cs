@@ -186,6 +186,7 @@ internal sealed class LegacyEndpoint(
         var session = new LegacySession(socket, connection, runner, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
+            DrainTimeout = guard.SlowConsumerTimeout,
             Stream = stream,
             Frames = frames,
         };

@@ -30,8 +30,11 @@ namespace RoomHub.Server.Internal.Legacy;
 /// output's flushes (a pipe takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
 /// </para>
 /// </remarks>
-internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter
+internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
 {
+    /// <summary>A batch of a SignalR client's messages this large goes out at once, not on the work item.</summary>
+    private const int MaxBatch = 64 * 1024;
+
     private static readonly ValueTask<FlushResult> Ended = new(new FlushResult(isCanceled: false, isCompleted: true));
     private static readonly ValueTask<FlushResult> Written = new(new FlushResult(isCanceled: false, isCompleted: false));
 
@@ -77,6 +80,14 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     /// SignalR's own WebSocket transport sends it. None: the output is the legacy protocol's records, a frame each.
     /// </summary>
     public Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature? Messages { get; set; }
+
+    /// <summary>
+    /// A SignalR client's messages written since its last frame went out, rented while it holds any: they leave together,
+    /// in one frame, from a work item queued by the first of them (see <see cref="Execute"/>).
+    /// </summary>
+    private byte[]? _batch;
+    private int _batchLength;
+    private bool _batchQueued;
 
     /// <summary>Completes once no frame waits in a backlog: everything written is in the connection's output.</summary>
     public Task Drained
@@ -180,6 +191,13 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
             try
             {
+                if (_batchLength > 0)
+                {
+                    // The messages batched so far go first: the close frame, above all, follows every one of them.
+                    WriteBatch();
+                    _ = Flushed(_output.FlushAsync(CancellationToken.None));
+                }
+
                 var backlog = _backlog is not null;
                 if (opcode == Pong)
                 {
@@ -254,6 +272,11 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
             }
 
             var backlog = _backlog;
+            if (messages is not null && backlog is null)
+            {
+                return Batch(written.Span);
+            }
+
             ValueTask<FlushResult> flush;
             try
             {
@@ -289,28 +312,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 return Ended;
             }
 
-            if (backlog is not null)
-            {
-                result = flush;
-            }
-            else if (flush.IsCompleted)
-            {
-                // Read here, under the lock: a frame of the WebSocket's own, flushed after it, could make it pending again.
-                result = new(flush.GetAwaiter().GetResult());
-            }
-            else
-            {
-                // The output is full: what follows waits in a backlog until it has room. These frames are in.
-                backlog = _backlog = new Pipe(backlogOptions);
-
-                // Not in the context of this write, often another connection's send.
-                using (ExecutionContext.SuppressFlow())
-                {
-                    _drained = DrainAsync(flush, backlog);
-                }
-
-                result = Written;
-            }
+            result = backlog is not null ? flush : Flushed(flush);
         }
 
         for (; delivered > 0; delivered--)
@@ -319,6 +321,111 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// What a flush of the output (under the lock, with no backlog) tells the writer. Read here, under the lock: a frame of
+    /// the WebSocket's own, flushed after it, could make it pending again. An output that is full makes a backlog, where
+    /// what follows waits until it has room; the frames flushed are in.
+    /// </summary>
+    private ValueTask<FlushResult> Flushed(ValueTask<FlushResult> flush)
+    {
+        if (flush.IsCompleted)
+        {
+            return new(flush.GetAwaiter().GetResult());
+        }
+
+        var backlog = _backlog = new Pipe(backlogOptions);
+
+        // Not in the context of this write, often another connection's send.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _drained = DrainAsync(flush, backlog);
+        }
+
+        return Written;
+    }
+
+    /// <summary>
+    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). The first one queues the work item
+    /// that sends the batch, so what piles up meanwhile leaves in one frame, as SignalR's own transport sends what its
+    /// pipe holds in one WebSocket message: the client then takes many messages per frame it reads. A batch that grows
+    /// large goes out at once, its flush then telling the hub whether the client keeps up.
+    /// </summary>
+    private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message)
+    {
+        if (_batch is null || _batch.Length - _batchLength < message.Length)
+        {
+            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, 4096));
+        }
+
+        message.CopyTo(_batch.AsSpan(_batchLength));
+        _batchLength += message.Length;
+        if (_batchLength < MaxBatch)
+        {
+            if (!_batchQueued)
+            {
+                _batchQueued = true;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+
+            return Written;
+        }
+
+        try
+        {
+            WriteBatch();
+            return Flushed(_output.FlushAsync(CancellationToken.None));
+        }
+        catch (Exception)
+        {
+            // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
+            return Ended;
+        }
+    }
+
+    /// <summary>Sends the batch, if it still holds anything (a control frame or a large batch may have sent it already).</summary>
+    public void Execute()
+    {
+        lock (_gate)
+        {
+            _batchQueued = false;
+            if (_batchLength == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                WriteHeldPong();
+                WriteBatch();
+                _ = Flushed(_output.FlushAsync(CancellationToken.None));
+            }
+            catch (Exception)
+            {
+                // The transport failed: the client is gone, and the WebSocket learns it from its receive.
+            }
+        }
+    }
+
+    /// <summary>Writes the batch into the output as one frame, text or binary as the client's protocol is, and lets it go (under the lock).</summary>
+    private void WriteBatch()
+    {
+        var batch = _batch!;
+        var length = _batchLength;
+        _batch = null;
+        _batchLength = 0;
+        try
+        {
+            if (!_closeSent && length > 0)
+            {
+                WriteFrame(_output, batch.AsSpan(0, length), Messages?.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(batch);
+        }
     }
 
     /// <summary>

@@ -54,6 +54,9 @@ internal sealed partial class LegacySession
     /// <summary>How long one frame may take from its first to its last fragment; a frame still open then cuts the connection.</summary>
     public TimeSpan FrameTimeout { get; init; } = Timeout.InfiniteTimeSpan;
 
+    /// <summary>How long the close frame waits for the frames queued before it to be taken, on a WebSocket that left HTTP.</summary>
+    public TimeSpan DrainTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
     /// <summary>The stream under the WebSocket, corked while more frames of a batch follow; none: a write per frame.</summary>
     public CorkingStream? Stream { get; init; }
 
@@ -156,8 +159,10 @@ internal sealed partial class LegacySession
             }
             else if (Frames is not null)
             {
-                // The close frame goes after every frame the hub wrote, some of which may wait behind a slow client.
-                await Frames.Drained.ConfigureAwait(false);
+                // The close frame goes after every frame the hub wrote, some of which may wait behind a slow client: for
+                // as long as a client may take to take its queue. One that has stopped reading for good (it may well
+                // have closed, and then reads nothing more) has its backlog dropped by the close frame.
+                await Frames.Drained.WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
             await SendCloseAsync().ConfigureAwait(false);

@@ -192,6 +192,12 @@ internal sealed class LegacyWebSocket : WebSocket
         {
             while (true)
             {
+                // A canceled receive ends even while the client keeps the input full (a discard of what follows a close).
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(cancellationToken);
+                }
+
                 // One method, one wait: an idle connection holds this frame and nothing under it.
                 if (!_input.TryRead(out var read))
                 {

@@ -44,6 +44,9 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
     public TimeSpan LegacyFrameTimeout { get; } = options.Value.FrameTimeout;
 
+    /// <summary>How long a client may leave its queue full; also how long a closing WebSocket waits for its queue to be taken.</summary>
+    public TimeSpan SlowConsumerTimeout => _stall;
+
     /// <summary>Puts the guard between the hub and <paramref name="connection"/>'s outbound pipe.</summary>
     public void Attach(ConnectionContext connection)
     {
