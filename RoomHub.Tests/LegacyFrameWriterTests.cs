@@ -82,6 +82,48 @@ public sealed class LegacyFrameWriterTests : IDisposable
         Assert.Equal(string.Concat(sent), string.Concat(frames[..^1].Select(f => f.Text)));
     }
 
+    /// <summary>
+    /// The session is over (its WebSocket aborted, say, so no close frame went out) with a message still batched: the work
+    /// item, running late, must not write into the output, which Kestrel completes and gives back once the session returns.
+    /// </summary>
+    [Fact]
+    public void AWorkItemThatRunsAfterTheSessionEndedWritesNothing()
+    {
+        _writer.Messages = new TransferFormat();
+        Assert.True(_writer.WriteAsync("late\u001e"u8.ToArray()).IsCompleted);
+        _writer.End();
+
+        // Whatever the pool's work item sent before the end is taken; nothing may come after it, and no batch is held.
+        if (_output.Reader.TryRead(out var before))
+        {
+            _output.Reader.AdvanceTo(before.Buffer.End);
+        }
+
+        _writer.Execute(); // The queued work item, run late.
+        Assert.False(_output.Reader.TryRead(out var read) && !read.Buffer.IsEmpty, "written after the session ended");
+        Assert.Null(typeof(LegacyFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_writer));
+    }
+
+    [Fact]
+    public async Task AnEmptyFlushRentsNoBatch()
+    {
+        _writer.Messages = new TransferFormat();
+        await _writer.FlushAsync();
+        var batch = typeof(LegacyFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        Assert.Null(batch.GetValue(_writer));
+    }
+
+    /// <summary>A batch's flush that finds the client gone tells the hub so at its next write, as an unbatched write would.</summary>
+    [Fact]
+    public async Task AfterABatchFoundTheClientGoneTheHubsWritesAreToldSo()
+    {
+        _writer.Messages = new TransferFormat();
+        await _output.Reader.CompleteAsync();
+        await _writer.WriteAsync("a\u001e"u8.ToArray());
+        _writer.Execute();
+        Assert.True((await _writer.WriteAsync("b\u001e"u8.ToArray())).IsCompleted);
+    }
+
     private sealed class TransferFormat : Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature
     {
         public Microsoft.AspNetCore.Connections.TransferFormat SupportedFormats => Microsoft.AspNetCore.Connections.TransferFormat.Binary | Microsoft.AspNetCore.Connections.TransferFormat.Text;

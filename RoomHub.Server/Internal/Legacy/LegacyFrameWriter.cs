@@ -89,6 +89,9 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     private int _batchLength;
     private bool _batchQueued;
 
+    /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
+    private bool _gone;
+
     /// <summary>Completes once no frame waits in a backlog: everything written is in the connection's output.</summary>
     public Task Drained
     {
@@ -194,8 +197,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 if (_batchLength > 0)
                 {
                     // The messages batched so far go first: the close frame, above all, follows every one of them.
-                    WriteBatch();
-                    _ = Flushed(_output.FlushAsync(CancellationToken.None));
+                    _ = SendBatch();
                 }
 
                 var backlog = _backlog is not null;
@@ -354,6 +356,16 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     /// </summary>
     private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message)
     {
+        if (_gone)
+        {
+            return Ended;
+        }
+
+        if (message.IsEmpty)
+        {
+            return Written; // Nothing to send, and no buffer to rent for it.
+        }
+
         if (_batch is null || _batch.Length - _batchLength < message.Length)
         {
             _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, 4096));
@@ -372,15 +384,48 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
             return Written;
         }
 
+        return SendBatch();
+    }
+
+    /// <summary>Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone.</summary>
+    private ValueTask<FlushResult> SendBatch()
+    {
         try
         {
             WriteBatch();
-            return Flushed(_output.FlushAsync(CancellationToken.None));
+            var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
+            _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
+            return flushed;
         }
         catch (Exception)
         {
             // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
+            _gone = true;
             return Ended;
+        }
+    }
+
+    /// <summary>
+    /// The session is over: nothing is written from now on, not even by a work item still queued, which would otherwise
+    /// write into an output Kestrel completes (and whose memory it gives back) once the session has returned. A batch
+    /// still held is let go.
+    /// </summary>
+    public void End()
+    {
+        lock (_gate)
+        {
+            _closeSent = true;
+            DropBatch();
+        }
+    }
+
+    private void DropBatch()
+    {
+        if (_batch is { } batch)
+        {
+            _batch = null;
+            _batchLength = 0;
+            ArrayPool<byte>.Shared.Return(batch);
         }
     }
 
@@ -390,21 +435,24 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         lock (_gate)
         {
             _batchQueued = false;
-            if (_batchLength == 0)
+            if (_closeSent || _gone || _backlog is not null || _batchLength == 0)
             {
+                // Nothing may follow the close frame; a client that is gone reads nothing; a batch waits in no backlog
+                // (it goes out before one is made).
+                DropBatch();
                 return;
             }
 
             try
             {
                 WriteHeldPong();
-                WriteBatch();
-                _ = Flushed(_output.FlushAsync(CancellationToken.None));
             }
             catch (Exception)
             {
-                // The transport failed: the client is gone, and the WebSocket learns it from its receive.
+                // The transport failed: SendBatch finds the same and lets the batch go.
             }
+
+            _ = SendBatch();
         }
     }
 

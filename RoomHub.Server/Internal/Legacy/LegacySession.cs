@@ -190,6 +190,8 @@ internal sealed partial class LegacySession
         }
         finally
         {
+            // Kestrel completes the connection's output once this returns: nothing may write into it from now on.
+            Frames?.End();
             LogDisconnected(_logger, _connection.ConnectionId);
         }
     }
