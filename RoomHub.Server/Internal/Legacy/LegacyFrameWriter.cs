@@ -368,7 +368,16 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
         if (_batch is null || _batch.Length - _batchLength < message.Length)
         {
-            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, 4096));
+            // From the process's segment pool, which keeps thousands of arrays: one message to a large room has as many
+            // batches out at once as the room has members here, far more than the shared array pool keeps.
+            var grown = BatchArrays.Rent(Math.Max(_batchLength + message.Length, 1024));
+            if (_batch is { } old)
+            {
+                old.AsSpan(0, _batchLength).CopyTo(grown);
+                BatchArrays.Return(old);
+            }
+
+            _batch = grown;
         }
 
         message.CopyTo(_batch.AsSpan(_batchLength));
@@ -425,9 +434,11 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             _batch = null;
             _batchLength = 0;
-            ArrayPool<byte>.Shared.Return(batch);
+            BatchArrays.Return(batch);
         }
     }
+
+    private static ArrayPool<byte> BatchArrays => SegmentPool.Instance.Arrays;
 
     /// <summary>Sends the batch, if it still holds anything (a control frame or a large batch may have sent it already).</summary>
     public void Execute()
@@ -472,7 +483,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(batch);
+            BatchArrays.Return(batch);
         }
     }
 

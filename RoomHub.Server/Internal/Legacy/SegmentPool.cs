@@ -16,6 +16,9 @@ internal sealed class SegmentPool : MemoryPool<byte>
 
     private readonly ArrayPool<byte> _arrays = ArrayPool<byte>.Create(MaxPooledBytes, ArraysPerBucket);
 
+    /// <summary>The arrays under the segments, also rented whole (a SignalR client's batch of messages, say).</summary>
+    public ArrayPool<byte> Arrays => _arrays;
+
     /// <summary>The pool every legacy connection of the process shares.</summary>
     public static SegmentPool Instance { get; } = new();
 
