@@ -92,6 +92,9 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
     private bool _gone;
 
+    /// <summary>The session is over (<see cref="End"/>): the output is not touched any more, not even flushed.</summary>
+    private bool _ended;
+
     /// <summary>Completes once no frame waits in a backlog: everything written is in the connection's output.</summary>
     public Task Drained
     {
@@ -370,11 +373,13 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             // From the process's segment pool, which keeps thousands of arrays: one message to a large room has as many
             // batches out at once as the room has members here, far more than the shared array pool keeps.
-            var grown = BatchArrays.Rent(Math.Max(_batchLength + message.Length, 1024));
+            // It doubles as it grows, so a batch that grows large is copied a few times, not once per message.
+            var size = Math.Max(_batchLength + message.Length, Math.Max(1024, 2 * (_batch?.Length ?? 0)));
+            var grown = (size <= SegmentPool.MaxPooledBytes ? BatchArrays : ArrayPool<byte>.Shared).Rent(size);
             if (_batch is { } old)
             {
                 old.AsSpan(0, _batchLength).CopyTo(grown);
-                BatchArrays.Return(old);
+                ReturnBatch(old);
             }
 
             _batch = grown;
@@ -424,6 +429,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         lock (_gate)
         {
             _closeSent = true;
+            _ended = true;
             DropBatch();
         }
     }
@@ -434,11 +440,14 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             _batch = null;
             _batchLength = 0;
-            BatchArrays.Return(batch);
+            ReturnBatch(batch);
         }
     }
 
     private static ArrayPool<byte> BatchArrays => SegmentPool.Instance.Arrays;
+
+    /// <summary>Gives a batch's array back where it came from: the segment pool rents none over its largest size, the shared pool none under twice that.</summary>
+    private static void ReturnBatch(byte[] batch) => (batch.Length <= SegmentPool.MaxPooledBytes ? BatchArrays : ArrayPool<byte>.Shared).Return(batch);
 
     /// <summary>Sends the batch, if it still holds anything (a control frame or a large batch may have sent it already).</summary>
     public void Execute()
@@ -483,7 +492,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         }
         finally
         {
-            BatchArrays.Return(batch);
+            ReturnBatch(batch);
         }
     }
 
@@ -566,7 +575,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
         backlog.Reader.Complete();
         backlog.Writer.Complete();
-        if (!gone)
+        if (!gone && !_ended)
         {
             if (!_closeSent)
             {
