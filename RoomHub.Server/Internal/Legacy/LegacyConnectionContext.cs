@@ -61,7 +61,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
             ? System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))
             : "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
         User = IsAnonymous(httpContext.User) ? Anonymous : httpContext.User;
-        MalformedSession = RoomCore.HasMalformedSession(httpContext);
+        MalformedSession = hubClient && RoomCore.HasMalformedSession(httpContext); // The legacy endpoint refuses those before.
         Session = RoomCore.SessionOf(httpContext);
         AuthenticationExpires = httpContext.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Properties?.ExpiresUtc;
         RemoteEndPoint = EndPointOf(httpContext.Connection.RemoteIpAddress, httpContext.Connection.RemotePort, handoff?.RemoteEndPoint);
@@ -85,7 +85,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     /// </summary>
     public bool IsLegacy { get; }
 
-    /// <summary>The client asked for a session whose id is not well formed (it is refused in the hub's handshake).</summary>
+    /// <summary>A SignalR client asked for a session whose id is not well formed (it is refused in the hub's handshake).</summary>
     public bool MalformedSession { get; }
 
     /// <summary>The connection is its own feature collection: a collection of its own would cost a list per connection.</summary>

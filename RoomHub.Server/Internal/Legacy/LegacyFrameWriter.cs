@@ -295,7 +295,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 {
                     if (!written.IsEmpty)
                     {
-                        WriteFrame(target, written.Span, messages.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame);
+                        WriteFrame(target, written.Span, MessageFrame);
                     }
                 }
                 else
@@ -374,15 +374,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
             // From the process's segment pool, which keeps thousands of arrays: one message to a large room has as many
             // batches out at once as the room has members here, far more than the shared array pool keeps.
             // It doubles as it grows, so a batch that grows large is copied a few times, not once per message.
-            var size = Math.Max(_batchLength + message.Length, Math.Max(1024, 2 * (_batch?.Length ?? 0)));
-            var grown = (size <= SegmentPool.MaxPooledBytes ? BatchArrays : ArrayPool<byte>.Shared).Rent(size);
-            if (_batch is { } old)
-            {
-                old.AsSpan(0, _batchLength).CopyTo(grown);
-                ReturnBatch(old);
-            }
-
-            _batch = grown;
+            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, Math.Max(1024, 2 * (_batch?.Length ?? 0))), BatchArrays);
         }
 
         message.CopyTo(_batch.AsSpan(_batchLength));
@@ -440,14 +432,11 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             _batch = null;
             _batchLength = 0;
-            ReturnBatch(batch);
+            BatchArrays.Return(batch);
         }
     }
 
     private static ArrayPool<byte> BatchArrays => SegmentPool.Instance.Arrays;
-
-    /// <summary>Gives a batch's array back where it came from: the segment pool rents none over its largest size, the shared pool none under twice that.</summary>
-    private static void ReturnBatch(byte[] batch) => (batch.Length <= SegmentPool.MaxPooledBytes ? BatchArrays : ArrayPool<byte>.Shared).Return(batch);
 
     /// <summary>Sends the batch, if it still holds anything (a control frame or a large batch may have sent it already).</summary>
     public void Execute()
@@ -487,12 +476,12 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             if (!_closeSent && length > 0)
             {
-                WriteFrame(_output, batch.AsSpan(0, length), Messages?.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame);
+                WriteFrame(_output, batch.AsSpan(0, length), MessageFrame);
             }
         }
         finally
         {
-            ReturnBatch(batch);
+            BatchArrays.Return(batch);
         }
     }
 
@@ -624,6 +613,9 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
     /// <summary>The first byte of a final text frame, and of a final binary one.</summary>
     private const byte TextFrame = 0x81, BinaryFrame = 0x82;
+
+    /// <summary>The first byte of a frame of a SignalR client's messages: binary for MessagePack, text for JSON.</summary>
+    private byte MessageFrame => Messages?.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame;
 
     /// <summary>An unmasked, final data frame (a server's frames are never masked): the header, then the payload.</summary>
     private static void WriteFrame(PipeWriter output, ReadOnlySpan<byte> payload, byte first)

@@ -16,8 +16,13 @@ internal sealed class SegmentPool : MemoryPool<byte>
 
     private readonly ArrayPool<byte> _arrays = ArrayPool<byte>.Create(MaxPooledBytes, ArraysPerBucket);
 
-    /// <summary>The arrays under the segments, also rented whole (a SignalR client's batch of messages, say).</summary>
-    public ArrayPool<byte> Arrays => _arrays;
+    /// <summary>
+    /// Arrays of any size, rented whole (a SignalR client's batch of messages, say): up to <see cref="MaxPooledBytes"/>
+    /// the ones under the segments, larger ones from the shared pool.
+    /// </summary>
+    public ArrayPool<byte> Arrays { get; }
+
+    public SegmentPool() => Arrays = new BySize(_arrays);
 
     /// <summary>The pool every legacy connection of the process shares.</summary>
     public static SegmentPool Instance { get; } = new();
@@ -29,6 +34,14 @@ internal sealed class SegmentPool : MemoryPool<byte>
 
     protected override void Dispose(bool disposing)
     {
+    }
+
+    /// <summary>Rents from the segments' arrays up to their largest size, from the shared pool above it, and gives each array back where it came from (told apart by its length: the shared pool rents none under twice that size).</summary>
+    private sealed class BySize(ArrayPool<byte> small) : ArrayPool<byte>
+    {
+        public override byte[] Rent(int minimumLength) => (minimumLength <= MaxPooledBytes ? small : Shared).Rent(minimumLength);
+
+        public override void Return(byte[] array, bool clearArray = false) => (array.Length <= MaxPooledBytes ? small : Shared).Return(array, clearArray);
     }
 
     private sealed class Lease(ArrayPool<byte> arrays, byte[] array) : IMemoryOwner<byte>
