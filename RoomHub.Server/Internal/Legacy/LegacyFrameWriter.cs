@@ -6,9 +6,9 @@ namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
 /// The hub's output of a handed-over WebSocket: each record the legacy hub protocol writes becomes a WebSocket text frame
-/// (or, for a SignalR client, each message the hub writes and flushes becomes a frame, see <see cref="Messages"/>)
-/// written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up since its
-/// last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
+/// (or, for a SignalR client, the messages the hub writes become frames, see <see cref="Messages"/>), written straight
+/// into the connection's output, where Kestrel's socket sender sends whatever has piled up since its last send. What the
+/// hub writes close together is written into the output at once, from a work item (see <see cref="Batched"/>). No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
 /// stays within its request (see <see cref="LegacySession"/>), as long as the client keeps up.
 /// </summary>
 /// <remarks>
@@ -32,7 +32,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </remarks>
 internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
 {
-    /// <summary>A batch of a SignalR client's messages this large goes out at once, not on the work item.</summary>
+    /// <summary>A batch this large goes out at once, not on the work item.</summary>
     private const int MaxBatch = 64 * 1024;
 
     private static readonly ValueTask<FlushResult> Ended = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -82,8 +82,9 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     public Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature? Messages { get; set; }
 
     /// <summary>
-    /// A SignalR client's messages written since its last frame went out, rented while it holds any: they leave together,
-    /// in one frame, from a work item queued by the first of them (see <see cref="Execute"/>).
+    /// What the hub wrote since the last batch went out (a SignalR client's messages, or legacy frames), rented while it
+    /// holds any: it leaves whole, from a work item queued by the first write (see <see cref="Batched"/>); a SignalR
+    /// client's messages in one frame.
     /// </summary>
     private byte[]? _batch;
     private int _batchLength;
@@ -270,54 +271,54 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         ValueTask<FlushResult> result;
         lock (_gate)
         {
-            if (_completed || _closeSent)
+            if (_completed || _closeSent || _gone)
             {
-                // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself.
+                // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself;
+                // a client found gone reads nothing.
                 return Ended;
             }
 
+            // Into the batch while the client keeps up; behind a backlog, into it, whose flush (paused at the outbound
+            // limit) is the guard's to watch.
             var backlog = _backlog;
             if (messages is not null && backlog is null)
             {
                 return Batch(written.Span);
             }
 
-            ValueTask<FlushResult> flush;
             try
             {
-                if (backlog is null)
-                {
-                    WriteHeldPong();
-                }
-
-                var target = backlog?.Writer ?? _output;
                 if (messages is not null)
                 {
                     if (!written.IsEmpty)
                     {
-                        WriteFrame(target, written.Span, MessageFrame);
+                        WriteFrame(backlog!.Writer, written.Span, MessageFrame);
                     }
                 }
                 else
                 {
                     while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                     {
-                        WriteFrame(target, payload.FirstSpan, TextFrame);
+                        if (backlog is null)
+                        {
+                            BatchFrame(payload.FirstSpan, TextFrame);
+                        }
+                        else
+                        {
+                            WriteFrame(backlog.Writer, payload.FirstSpan, TextFrame);
+                        }
+
                         delivered += delivery ? 1 : 0;
                     }
                 }
 
-                // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch. The output's
-                // never carries the caller's token: the frames are in already, and a canceled wait would drop the backlog.
-                flush = backlog is not null ? backlog.Writer.FlushAsync(cancellationToken) : _output.FlushAsync(CancellationToken.None);
+                result = backlog is null ? Batched() : backlog.Writer.FlushAsync(cancellationToken);
             }
             catch (Exception)
             {
                 // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
                 return Ended;
             }
-
-            result = backlog is not null ? flush : Flushed(flush);
         }
 
         for (; delivered > 0; delivered--)
@@ -352,39 +353,67 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     }
 
     /// <summary>
-    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). The first one queues the work item
-    /// that sends the batch, so what piles up meanwhile leaves in one frame, as SignalR's own transport sends what its
-    /// pipe holds in one WebSocket message: the client then takes many messages per frame it reads. A batch that grows
-    /// large goes out at once, its flush then telling the hub whether the client keeps up.
+    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). What piles up before the batch is
+    /// sent leaves in one frame, as SignalR's own transport sends what its pipe holds in one WebSocket message: the client
+    /// then takes many messages per frame it reads.
     /// </summary>
     private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message)
     {
-        if (_gone)
-        {
-            return Ended;
-        }
-
         if (message.IsEmpty)
         {
             return Written; // Nothing to send, and no buffer to rent for it.
         }
 
-        if (_batch is null || _batch.Length - _batchLength < message.Length)
+        message.CopyTo(BatchSpan(message.Length));
+        _batchLength += message.Length;
+        return Batched();
+    }
+
+    /// <summary>Adds a frame to the batch (under the lock, with no backlog): a legacy record, which is a frame of its own.</summary>
+    private void BatchFrame(ReadOnlySpan<byte> payload, byte first)
+    {
+        var header = HeaderLength(payload.Length);
+        var span = BatchSpan(header + payload.Length);
+        WriteHeader(span, first, payload.Length);
+        payload.CopyTo(span[header..]);
+        _batchLength += header + payload.Length;
+    }
+
+    /// <summary>Room for <paramref name="length"/> more bytes at the batch's end (under the lock).</summary>
+    private Span<byte> BatchSpan(int length)
+    {
+        if (_batch is null || _batch.Length - _batchLength < length)
         {
             // From the process's segment pool, which keeps thousands of arrays: one message to a large room has as many
             // batches out at once as the room has members here, far more than the shared array pool keeps.
             // It doubles as it grows, so a batch that grows large is copied a few times, not once per message.
-            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, Math.Max(1024, 2 * (_batch?.Length ?? 0))), BatchArrays);
+            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + length, Math.Max(1024, 2 * (_batch?.Length ?? 0))), BatchArrays);
         }
 
-        message.CopyTo(_batch.AsSpan(_batchLength));
-        _batchLength += message.Length;
+        return _batch.AsSpan(_batchLength, length);
+    }
+
+    /// <summary>
+    /// After a write into the batch (under the lock, with no backlog): the first queues the work item that sends it. The
+    /// work item goes to the queue of the thread that wrote, most often the one delivering a room's message to each of its
+    /// members here, so it runs once that thread is done with what it is doing (unless an idle thread takes it first):
+    /// the batch then holds what that delivery and those behind it wrote, and the client a frame of many messages per
+    /// read. On the shared queue, other threads sent each batch while the delivery loop was still going, a message or two
+    /// at a time. A batch that grows large goes out at once, its flush then telling the hub whether the client keeps up.
+    /// </summary>
+    private ValueTask<FlushResult> Batched()
+    {
+        if (_batchLength == 0)
+        {
+            return Written;
+        }
+
         if (_batchLength < MaxBatch)
         {
             if (!_batchQueued)
             {
                 _batchQueued = true;
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
             }
 
             return Written;
@@ -476,7 +505,14 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             if (!_closeSent && length > 0)
             {
-                WriteFrame(_output, batch.AsSpan(0, length), MessageFrame);
+                if (Messages is null)
+                {
+                    _output.Write(batch.AsSpan(0, length)); // Frames already.
+                }
+                else
+                {
+                    WriteFrame(_output, batch.AsSpan(0, length), MessageFrame);
+                }
             }
         }
         finally
@@ -564,6 +600,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
         backlog.Reader.Complete();
         backlog.Writer.Complete();
+        _gone |= gone; // The hub's later writes are told so, not batched for nobody.
         if (!gone && !_ended)
         {
             if (!_closeSent)
