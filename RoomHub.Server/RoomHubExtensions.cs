@@ -66,6 +66,8 @@ public static class RoomHubExtensions
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Envelope, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<LegacyEndpoint>();
+        services.AddSingleton(provider => new NegotiatedConnections(provider.GetRequiredService<TimeProvider>(), NegotiatedConnections.LifetimeFor(
+            provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Connections.ConnectionOptions>>().Value.DisconnectTimeout ?? TimeSpan.FromSeconds(15))));
         services.AddOptions<HubOptions>()
             .Configure<IOptions<RoomHubOptions>>((hub, roomHub) =>
             {

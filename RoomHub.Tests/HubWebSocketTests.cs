@@ -9,9 +9,9 @@ using RoomHub.Tests.Infrastructure;
 namespace RoomHub.Tests;
 
 /// <summary>
-/// A SignalR client's WebSocket that connects without negotiating leaves HTTP once open, as a legacy one does: the
-/// server runs the hub over its own WebSocket transport on the TCP connection, and the request that opened it ends.
-/// Clients that negotiate keep SignalR's transports. Both must look the same to the client.
+/// A SignalR client's WebSocket leaves HTTP once open, as a legacy one does, whether it negotiated or not: the server
+/// runs the hub over its own WebSocket transport on the TCP connection, and the request that opened it ends. Clients of
+/// Server-Sent Events and long polling keep SignalR's transports. All must look the same to the client.
 /// </summary>
 public sealed class HubWebSocketTests
 {
@@ -39,12 +39,72 @@ public sealed class HubWebSocketTests
             Assert.Equal(["from json", "from messagepack"], client.Received.Select(m => m.Message).Order());
         }
 
-        // A client that negotiates runs within its request, over SignalR's transport, and reaches the same room.
+        // A client that negotiates leaves HTTP too, and reaches the same room.
         await using var negotiated = await TestClient.ConnectAsync(server);
         await negotiated.SubscribeAsync(room);
-        Assert.True(requests.Count >= 1, "a negotiated WebSocket runs within its request");
+        await Poll.UntilAsync(() => Task.FromResult(requests.Count == 0), "the negotiated WebSocket's request to end");
         await negotiated.SendAsync(room, "from a negotiated client");
         await json.WaitForAsync(m => m.Message == "from a negotiated client", "the negotiated client's message");
+
+        // Clients that fall back to Server-Sent Events or long polling keep SignalR's transports, within their requests.
+        await using var polling = await TestClient.ConnectAsync(new HubConnectionBuilder().WithUrl(server.HubUrl, Microsoft.AspNetCore.Http.Connections.HttpTransportType.LongPolling));
+        await polling.SubscribeAsync(room);
+        await json.SendAsync(room, "to a polling client");
+        await polling.WaitForAsync(m => m.Message == "to a polling client", "the message over long polling");
+        Assert.True(requests.Count >= 1, "a poll is in flight");
+    }
+
+    /// <summary>
+    /// A negotiated WebSocket leaves HTTP under the connection id its client was given; its token serves one WebSocket,
+    /// and any other request for it is refused with 409 while SignalR keeps its own (never started) record of it.
+    /// </summary>
+    [Fact]
+    public async Task ANegotiatedWebSocketKeepsItsConnectionIdAndItsTokenServesOnce()
+    {
+        var requests = new RequestsInFlight();
+        await using var server = await RoomHubInstance.StartAsync(new Dictionary<string, string?> { ["RoomHub:Presence:EventRooms:0"] = "lobby-*" },
+            configure: builder => builder.Services.AddSingleton<IStartupFilter>(requests));
+        var lobby = Rooms.Unique("lobby");
+        await using var watcher = await TestClient.ConnectAsync(server.HubUrl, skipNegotiation: true);
+        var joined = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        watcher.Connection.On<RoomMember>(nameof(IRoomClient.MemberJoined), m => joined.Enqueue(m.ConnectionId));
+        await watcher.SubscribeAsync(lobby);
+
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        using var negotiation = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
+        negotiation.EnsureSuccessStatusCode();
+        using var answer = System.Text.Json.JsonDocument.Parse(await negotiation.Content.ReadAsStringAsync());
+        var connectionId = answer.RootElement.GetProperty("connectionId").GetString()!;
+        var token = answer.RootElement.GetProperty("connectionToken").GetString()!;
+
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + Uri.EscapeDataString(token));
+        Assert.Equal(101, socket.Status);
+        await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
+        Assert.Equal("{}\u001e", (await socket.ReadFrameAsync())?.Text);
+        await socket.SendTextAsync($"{{\"type\":1,\"invocationId\":\"1\",\"target\":\"Subscribe\",\"arguments\":[\"{lobby}\"]}}\u001e");
+        await Poll.UntilAsync(() => Task.FromResult(joined.Contains(connectionId)), "the negotiated connection's join, under its negotiated id");
+        await Poll.UntilAsync(() => Task.FromResult(requests.Count == 0), "the WebSocket's request to end");
+
+        // The same token again, as a WebSocket or as a poll: refused, and the open connection goes on.
+        await using var second = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + Uri.EscapeDataString(token));
+        Assert.Equal(409, second.Status);
+        using var poll = await http.GetAsync("hubs/rooms?id=" + Uri.EscapeDataString(token));
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, poll.StatusCode);
+
+        // A token nobody negotiated is SignalR's to refuse, as before.
+        await using var unknown = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=unknown");
+        Assert.Equal(404, unknown.Status);
+
+        await watcher.SendAsync(lobby, "still there");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string? text;
+        do
+        {
+            text = (await socket.ReadFrameAsync(TimeSpan.FromSeconds(10)))?.Text;
+        }
+        while (text is not null && !text.Contains("still there", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+
+        Assert.Contains("still there", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -150,9 +150,14 @@ internal sealed class CorkingStream(Stream inner) : Stream
             var legacy = metadata.Contains(LegacyEndpoint.Marker);
             if (legacy || metadata.GetMetadata<HubMetadata>() is not null)
             {
-                // A SignalR WebSocket leaves HTTP too when it did not negotiate (no connection id): no HTTP connection of
-                // SignalR's knows it, and this server runs its transport (see LegacyEndpoint.AcceptHubClientAsync).
-                var handOver = legacy || !context.Request.Query.ContainsKey("id");
+                // A SignalR WebSocket leaves HTTP too when it did not negotiate (no connection id), or negotiated here
+                // lately: this server runs its transport (see LegacyEndpoint.AcceptHubClientAsync).
+                var handOver = legacy || context.Request.Query["id"] switch
+                {
+                    [] => true,
+                    [{ } id] => context.RequestServices.GetService<NegotiatedConnections>()?.Knows(id) ?? false,
+                    _ => false,
+                };
                 context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver));
             }
         }

@@ -41,7 +41,8 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     /// <paramref name="httpContext"/>, which is then kept, to be aborted by <see cref="CutSocket"/>.</param>
     /// <param name="frames">Where the hub's output goes straight to the socket; none: into a pipe, for the pump.</param>
     /// <param name="hubClient">The client speaks the SignalR hub protocol itself (a SignalR client); else the legacy protocol.</param>
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null, bool hubClient = false)
+    /// <param name="connectionId">A SignalR client's connection id, given by its negotiation; none: one is made.</param>
+    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null, bool hubClient = false, string? connectionId = null)
     {
         _handoff = handoff;
         IsLegacy = !hubClient;
@@ -58,7 +59,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
         Transport = new DuplexPipe(input.Reader, frames);
         // A SignalR client's id is made as SignalR makes one: 16 random bytes in URL-safe base64.
         ConnectionId = hubClient
-            ? System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))
+            ? connectionId ?? System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16))
             : "legacy-" + httpContext.Connection.Id + "-" + Guid.NewGuid().ToString("N")[..8];
         User = IsAnonymous(httpContext.User) ? Anonymous : httpContext.User;
         MalformedSession = hubClient && RoomCore.HasMalformedSession(httpContext); // The legacy endpoint refuses those before.

@@ -147,8 +147,8 @@ internal sealed class LegacyEndpoint(
     }
 
     /// <summary>
-    /// Takes a SignalR client's WebSocket (one that connected without negotiating, so that no HTTP connection of
-    /// SignalR's knows it) out of HTTP, as a legacy one is: the request ends once the handshake is answered, and the
+    /// Takes a SignalR client's WebSocket (one that connected without negotiating, or negotiated here lately, see
+    /// <see cref="NegotiatedConnections"/>) out of HTTP, as a legacy one is: the request ends once the handshake is answered, and the
     /// session runs <paramref name="hubClient"/> (the hub with its connection middleware) on the TCP connection, the hub
     /// writing its messages into the socket itself. An idle SignalR client then keeps none of the request's state, nor
     /// SignalR's HTTP connection and WebSocket transport. SignalR's own pings keep it alive, as they do over SignalR's
@@ -157,10 +157,19 @@ internal sealed class LegacyEndpoint(
     /// </summary>
     public async Task AcceptHubClientAsync(HttpContext context, CorkingStream.Upgrade upgrade, ConnectionHandler hubClient)
     {
+        // A client that negotiated connects with the token it was given, once, and keeps the connection id it was given.
+        string? connectionId = null;
+        if (context.Request.Query["id"] is [{ } token]
+            && !context.RequestServices.GetRequiredService<NegotiatedConnections>().TryTake(token, out connectionId))
+        {
+            context.Response.StatusCode = StatusCodes.Status409Conflict; // Its WebSocket is open already, or was.
+            return;
+        }
+
         var clientTimeout = security.Value.ClientTimeout;
         var socket = await AcceptOverConnectionAsync(context, upgrade, subProtocol: null, keepAliveInterval: TimeSpan.Zero,
             clientTimeout > TimeSpan.Zero ? clientTimeout : Timeout.InfiniteTimeSpan).ConfigureAwait(false);
-        upgrade.Handoff!.HandOver(CreateSession(context, socket, protocol: null, stream: null, upgrade.Handoff, hubClient), lifetime.ApplicationStopping);
+        upgrade.Handoff!.HandOver(CreateSession(context, socket, protocol: null, stream: null, upgrade.Handoff, hubClient, connectionId), lifetime.ApplicationStopping);
     }
 
     /// <summary>
@@ -169,11 +178,12 @@ internal sealed class LegacyEndpoint(
     /// </summary>
     /// <param name="protocol">The legacy protocol; none: a SignalR client, whose connection middleware (given as
     /// <paramref name="runner"/>) attaches the guards itself.</param>
-    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner)
+    /// <param name="connectionId">A SignalR client's negotiated connection id; none: one is made.</param>
+    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner, string? connectionId = null)
     {
         var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = (socket as LegacyWebSocket)?.Frames;
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null);
+        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null, connectionId);
         if (protocol is not null)
         {
             guard.Attach(connection);

@@ -104,13 +104,33 @@ internal static class RoomHubSecurityExtensions
         Configure(ownTransport);
         var hubClient = new HubClientRunner(ownTransport.Build());
         var webSockets = app.Services.GetRequiredService<LegacyEndpoint>();
+        var negotiated = app.Services.GetRequiredService<NegotiatedConnections>();
         endpoint.Add(e =>
         {
             e.Metadata.Add(new HubMetadata(typeof(RoomsHub)));
             var signalR = e.RequestDelegate!;
-            e.RequestDelegate = context => context.WebSockets.IsWebSocketRequest && context.Features.Get<IHttpUpgradeFeature>() is CorkingStream.Upgrade { Handoff: not null } upgrade
-                ? webSockets.AcceptHubClientAsync(context, upgrade, hubClient)
-                : signalR(context);
+            if (e is RouteEndpointBuilder { RoutePattern.RawText: { } pattern } && pattern.EndsWith("/negotiate", StringComparison.Ordinal))
+            {
+                e.RequestDelegate = context => negotiated.NegotiateAsync(context, signalR);
+                return;
+            }
+
+            e.RequestDelegate = context =>
+            {
+                if (context.WebSockets.IsWebSocketRequest && context.Features.Get<IHttpUpgradeFeature>() is CorkingStream.Upgrade { Handoff: not null } upgrade)
+                {
+                    return webSockets.AcceptHubClientAsync(context, upgrade, hubClient);
+                }
+
+                if (context.Request.Query["id"] is [{ } id] && negotiated.IsTaken(id))
+                {
+                    // A negotiated connection whose WebSocket this server runs: SignalR's record of it was never started.
+                    context.Response.StatusCode = StatusCodes.Status409Conflict;
+                    return Task.CompletedTask;
+                }
+
+                return signalR(context);
+            };
         });
 
         void Configure(IConnectionBuilder connection)

@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace RoomHub.Server.Internal.Legacy;
+
+/// <summary>
+/// The connections this instance's SignalR negotiate handed out lately, by connection token, so that a negotiated
+/// WebSocket can leave HTTP too (see <see cref="LegacyEndpoint.AcceptHubClientAsync"/>), under the connection id its
+/// client was given. SignalR still keeps its own record of such a connection, which no request ever starts: it lets it
+/// go after its disconnect timeout, as it does for a client that negotiates and never connects. A token is taken once;
+/// until it expires, any other request for it is refused with 409, as SignalR refuses a second request for a connection
+/// that is open. Entries expire a little after SignalR's record (<see cref="Lifetime"/>), so that no request for a taken
+/// token ever reaches SignalR while SignalR would still start a connection for it.
+/// </summary>
+internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime)
+{
+    private readonly Lock _rotation = new();
+    private ConcurrentDictionary<string, Entry> _current = new(StringComparer.Ordinal);
+    private ConcurrentDictionary<string, Entry> _previous = new(StringComparer.Ordinal);
+    private long _rotatedAt = time.GetTimestamp();
+
+    /// <summary>How long a token is known after its negotiation.</summary>
+    public TimeSpan Lifetime => lifetime;
+
+    /// <summary>The lifetime for SignalR's <paramref name="disconnectTimeout"/>: its record goes at the first scan (one a second) after it.</summary>
+    public static TimeSpan LifetimeFor(TimeSpan disconnectTimeout) => disconnectTimeout + TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Answers a negotiate request with SignalR's own answer, noting the connection it hands out first, before the client
+    /// can use it. Only where a WebSocket can leave HTTP (the request's own connection can), and not for a client that
+    /// asked for stateful reconnect, which the server's transport does not offer.
+    /// </summary>
+    public async Task NegotiateAsync(HttpContext context, RequestDelegate negotiate)
+    {
+        if (ConnectionHandoff.Of(context) is null || context.Request.Query["useStatefulReconnect"] == "true")
+        {
+            await negotiate(context).ConfigureAwait(false);
+            return;
+        }
+
+        var body = context.Features.Get<IHttpResponseBodyFeature>()!;
+        using var answer = new MemoryStream();
+        context.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(answer));
+        try
+        {
+            await negotiate(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Features.Set(body);
+        }
+
+        var written = answer.GetBuffer().AsMemory(0, (int)answer.Length);
+        if (context.Response.StatusCode == StatusCodes.Status200OK)
+        {
+            Record(written.Span);
+        }
+
+        await body.Writer.WriteAsync(written, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Notes the connection a negotiate response hands out (SignalR's transport protocol): its <c>connectionToken</c>
+    /// (version 1), else its <c>connectionId</c> (version 0) is what the client connects with, as the <c>id</c> query.
+    /// Only one that offers WebSockets and no stateful reconnect.
+    /// </summary>
+    internal void Record(ReadOnlySpan<byte> response)
+    {
+        string? id = null, token = null;
+        bool webSockets = false, stateful = false;
+        try
+        {
+            var reader = new Utf8JsonReader(response);
+            while (reader.Read())
+            {
+                if (reader.TokenType != JsonTokenType.PropertyName)
+                {
+                    continue;
+                }
+
+                if (reader.CurrentDepth == 1 && reader.ValueTextEquals("connectionId"u8) && reader.Read())
+                {
+                    id = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (reader.CurrentDepth == 1 && reader.ValueTextEquals("connectionToken"u8) && reader.Read())
+                {
+                    token = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (reader.CurrentDepth == 1 && reader.ValueTextEquals("useStatefulReconnect"u8) && reader.Read())
+                {
+                    stateful = reader.TokenType == JsonTokenType.True;
+                }
+                else if (reader.CurrentDepth == 3 && reader.ValueTextEquals("transport"u8) && reader.Read())
+                {
+                    webSockets |= reader.TokenType == JsonTokenType.String && reader.ValueTextEquals("WebSockets"u8);
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return; // Not a negotiate answer this class knows: the client keeps SignalR's transports.
+        }
+
+        if (id is not null && webSockets && !stateful)
+        {
+            Add(token ?? id, id);
+        }
+    }
+
+    internal void Add(string token, string connectionId)
+    {
+        Rotate();
+        _current[token] = new Entry(connectionId, time.GetTimestamp());
+    }
+
+    /// <summary>Whether <paramref name="token"/> was negotiated here lately (taken or not).</summary>
+    public bool Knows(string token) => Find(token) is not null;
+
+    /// <summary>Whether <paramref name="token"/> was negotiated here lately and its WebSocket is taken.</summary>
+    public bool IsTaken(string token) => Find(token) is { Taken: true };
+
+    /// <summary>Takes <paramref name="token"/> for its WebSocket, once: the connection id it was negotiated for.</summary>
+    public bool TryTake(string token, [NotNullWhen(true)] out string? connectionId)
+    {
+        if (Find(token) is { } entry && entry.Take())
+        {
+            connectionId = entry.ConnectionId;
+            return true;
+        }
+
+        connectionId = null;
+        return false;
+    }
+
+    private Entry? Find(string token)
+    {
+        Rotate();
+        return (_current.TryGetValue(token, out var entry) || _previous.TryGetValue(token, out entry))
+            && time.GetElapsedTime(entry.NegotiatedAt) <= lifetime ? entry : null;
+    }
+
+    /// <summary>
+    /// Every <see cref="Lifetime"/>, the newer table becomes the older one and the older one is let go, with entries that
+    /// are all past their lifetime by then: the tables hold at most two lifetimes of negotiations, with no sweep.
+    /// </summary>
+    private void Rotate()
+    {
+        if (time.GetElapsedTime(Interlocked.Read(ref _rotatedAt)) < lifetime)
+        {
+            return;
+        }
+
+        lock (_rotation)
+        {
+            if (time.GetElapsedTime(_rotatedAt) < lifetime)
+            {
+                return;
+            }
+
+            _previous = _current;
+            _current = new(StringComparer.Ordinal);
+            Interlocked.Exchange(ref _rotatedAt, time.GetTimestamp());
+        }
+    }
+
+    private sealed class Entry(string connectionId, long negotiatedAt)
+    {
+        private int _taken;
+
+        public string ConnectionId => connectionId;
+
+        public long NegotiatedAt => negotiatedAt;
+
+        public bool Taken => Volatile.Read(ref _taken) != 0;
+
+        public bool Take() => Interlocked.Exchange(ref _taken, 1) == 0;
+    }
+}
