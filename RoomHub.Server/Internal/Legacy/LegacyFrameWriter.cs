@@ -90,6 +90,15 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     private int _batchLength;
     private bool _batchQueued;
 
+    /// <summary>When the last batch went out (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
+    private long _sentAt;
+
+    /// <summary>
+    /// A write that finds the connection quiet this long goes out at once, in the writing thread, with no work item: one
+    /// message alone gains nothing from waiting, and a thread hop per message would cost every delivery at moderate rates.
+    /// </summary>
+    internal static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(1);
+
     /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
     private bool _gone;
 
@@ -394,12 +403,12 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     }
 
     /// <summary>
-    /// After a write into the batch (under the lock, with no backlog): the first queues the work item that sends it. The
-    /// work item goes to the queue of the thread that wrote, most often the one delivering a room's message to each of its
-    /// members here, so it runs once that thread is done with what it is doing (unless an idle thread takes it first):
-    /// the batch then holds what that delivery and those behind it wrote, and the client a frame of many messages per
-    /// read. On the shared queue, other threads sent each batch while the delivery loop was still going, a message or two
-    /// at a time. A batch that grows large goes out at once, its flush then telling the hub whether the client keeps up.
+    /// After a write into the batch (under the lock, with no backlog). On a connection that was quiet for <see cref="Quiet"/>,
+    /// it goes out at once. Otherwise the first write queues the work item that sends the batch. The work item goes to the
+    /// queue of the thread that wrote, most often the one delivering a room's message to each of its members here, so it
+    /// runs once that thread is done with what it is doing (unless an idle thread takes it first): the batch then holds
+    /// what that delivery and those behind it wrote, and the client a frame of many messages per read. A batch that grows
+    /// large goes out at once, its flush then telling the hub whether the client keeps up.
     /// </summary>
     private ValueTask<FlushResult> Batched()
     {
@@ -408,26 +417,32 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
             return Written;
         }
 
-        if (_batchLength < MaxBatch)
+        if (_batchQueued)
         {
-            if (!_batchQueued)
-            {
-                _batchQueued = true;
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
-            }
+            return _batchLength < MaxBatch ? Written : SendBatch();
+        }
 
+        if (_batchLength < MaxBatch && System.Diagnostics.Stopwatch.GetElapsedTime(_sentAt) < Quiet)
+        {
+            _batchQueued = true;
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
             return Written;
         }
 
         return SendBatch();
     }
 
-    /// <summary>Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone.</summary>
+    /// <summary>
+    /// Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone. A pong held for a
+    /// full output goes first.
+    /// </summary>
     private ValueTask<FlushResult> SendBatch()
     {
         try
         {
+            WriteHeldPong();
             WriteBatch();
+            _sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
             var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
             _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
             return flushed;
@@ -479,15 +494,6 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 // (it goes out before one is made).
                 DropBatch();
                 return;
-            }
-
-            try
-            {
-                WriteHeldPong();
-            }
-            catch (Exception)
-            {
-                // The transport failed: SendBatch finds the same and lets the batch go.
             }
 
             _ = SendBatch();
