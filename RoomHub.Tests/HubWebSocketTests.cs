@@ -91,6 +91,16 @@ public sealed class HubWebSocketTests
         using var poll = await http.GetAsync("hubs/rooms?id=" + Uri.EscapeDataString(token));
         Assert.Equal(System.Net.HttpStatusCode.Conflict, poll.StatusCode);
 
+        // A token whose connection SignalR serves (a poll came with it first) stays SignalR's: a WebSocket with it then gets
+        // SignalR's refusal of a change of transport, not this server's transport.
+        using var other = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
+        using var otherAnswer = System.Text.Json.JsonDocument.Parse(await other.Content.ReadAsStringAsync());
+        var otherToken = Uri.EscapeDataString(otherAnswer.RootElement.GetProperty("connectionToken").GetString()!);
+        using var firstPoll = await http.GetAsync("hubs/rooms?id=" + otherToken);
+        Assert.Equal(System.Net.HttpStatusCode.OK, firstPoll.StatusCode);
+        await using var late = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + otherToken);
+        Assert.Equal(400, late.Status);
+
         // A token nobody negotiated is SignalR's to refuse, as before.
         await using var unknown = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=unknown");
         Assert.Equal(404, unknown.Status);

@@ -155,7 +155,7 @@ internal sealed class CorkingStream(Stream inner) : Stream
                 var handOver = legacy || context.Request.Query["id"] switch
                 {
                     [] => true,
-                    [{ } id] => context.RequestServices.GetService<NegotiatedConnections>()?.Knows(id) ?? false,
+                    [{ } id] => context.RequestServices.GetService<NegotiatedConnections>()?.IsOurs(id) ?? false,
                     _ => false,
                 };
                 context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver));

@@ -8,12 +8,18 @@ namespace RoomHub.Server.Internal.Legacy;
 /// <summary>
 /// The connections this instance's SignalR negotiate handed out lately, by connection token, so that a negotiated
 /// WebSocket can leave HTTP too (see <see cref="LegacyEndpoint.AcceptHubClientAsync"/>), under the connection id its
-/// client was given. SignalR still keeps its own record of such a connection, which no request ever starts: it lets it
-/// go after its disconnect timeout, as it does for a client that negotiates and never connects. A token is taken once;
-/// until it expires, any other request for it is refused with 409, as SignalR refuses a second request for a connection
-/// that is open. Entries expire a little after SignalR's record (<see cref="Lifetime"/>), so that no request for a taken
-/// token ever reaches SignalR while SignalR would still start a connection for it.
+/// client was given. SignalR still keeps its own record of such a connection, which no request then starts: it lets it go
+/// after its disconnect timeout, as it does for a client that negotiates and never connects.
 /// </summary>
+/// <remarks>
+/// A token goes to whichever transport uses it first, once: this server's WebSocket (<see cref="TryTake"/>), or SignalR,
+/// for any other request (<see cref="TryLeaveToSignalR"/>: a poll, Server-Sent Events, a WebSocket that cannot leave
+/// HTTP). From then on the other refuses it (this server with 409, SignalR as it refuses a request for a connection that
+/// runs another transport), so no two connections ever share an id. Entries outlive SignalR's record by a margin
+/// (<see cref="LifetimeFor"/>), so that no request for a token taken here reaches SignalR while SignalR would still start
+/// a connection for it. Only negotiations of version 1 are noted: with version 0 the token is the connection id itself,
+/// which other clients may see (in member events).
+/// </remarks>
 internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime)
 {
     private readonly Lock _rotation = new();
@@ -25,7 +31,7 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
     public TimeSpan Lifetime => lifetime;
 
     /// <summary>The lifetime for SignalR's <paramref name="disconnectTimeout"/>: its record goes at the first scan (one a second) after it.</summary>
-    public static TimeSpan LifetimeFor(TimeSpan disconnectTimeout) => disconnectTimeout + TimeSpan.FromSeconds(5);
+    public static TimeSpan LifetimeFor(TimeSpan disconnectTimeout) => disconnectTimeout + TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// Answers a negotiate request with SignalR's own answer, noting the connection it hands out first, before the client
@@ -62,9 +68,9 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
     }
 
     /// <summary>
-    /// Notes the connection a negotiate response hands out (SignalR's transport protocol): its <c>connectionToken</c>
-    /// (version 1), else its <c>connectionId</c> (version 0) is what the client connects with, as the <c>id</c> query.
-    /// Only one that offers WebSockets and no stateful reconnect.
+    /// Notes the connection a negotiate response hands out (SignalR's transport protocol): its <c>connectionToken</c> is
+    /// what the client connects with, as the <c>id</c> query. Only one of version 1 (with a token) that offers WebSockets
+    /// and no stateful reconnect.
     /// </summary>
     internal void Record(ReadOnlySpan<byte> response)
     {
@@ -103,9 +109,9 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
             return; // Not a negotiate answer this class knows: the client keeps SignalR's transports.
         }
 
-        if (id is not null && webSockets && !stateful)
+        if (id is not null && token is not null && webSockets && !stateful)
         {
-            Add(token ?? id, id);
+            Add(token, id);
         }
     }
 
@@ -115,16 +121,13 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
         _current[token] = new Entry(connectionId, time.GetTimestamp());
     }
 
-    /// <summary>Whether <paramref name="token"/> was negotiated here lately (taken or not).</summary>
-    public bool Knows(string token) => Find(token) is not null;
+    /// <summary>Whether a WebSocket with <paramref name="token"/> is this server's to run (or to refuse): it was negotiated here lately and not left to SignalR.</summary>
+    public bool IsOurs(string token) => Find(token) is { } entry && entry.State != Entry.SignalR;
 
-    /// <summary>Whether <paramref name="token"/> was negotiated here lately and its WebSocket is taken.</summary>
-    public bool IsTaken(string token) => Find(token) is { Taken: true };
-
-    /// <summary>Takes <paramref name="token"/> for its WebSocket, once: the connection id it was negotiated for.</summary>
+    /// <summary>Takes <paramref name="token"/> for this server's WebSocket, once, if no transport has it: the connection id it was negotiated for.</summary>
     public bool TryTake(string token, [NotNullWhen(true)] out string? connectionId)
     {
-        if (Find(token) is { } entry && entry.Take())
+        if (Find(token) is { } entry && entry.Claim(Entry.Ours))
         {
             connectionId = entry.ConnectionId;
             return true;
@@ -133,6 +136,12 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
         connectionId = null;
         return false;
     }
+
+    /// <summary>
+    /// Leaves <paramref name="token"/> to SignalR, for a request SignalR serves: false if this server's WebSocket has it
+    /// (the request is then refused), true otherwise (not noted here, or SignalR's already, or SignalR's from now on).
+    /// </summary>
+    public bool TryLeaveToSignalR(string token) => Find(token) is not { } entry || entry.Claim(Entry.SignalR) || entry.State == Entry.SignalR;
 
     private Entry? Find(string token)
     {
@@ -167,14 +176,17 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
 
     private sealed class Entry(string connectionId, long negotiatedAt)
     {
-        private int _taken;
+        public const int Free = 0, Ours = 1, SignalR = 2;
+
+        private int _state;
 
         public string ConnectionId => connectionId;
 
         public long NegotiatedAt => negotiatedAt;
 
-        public bool Taken => Volatile.Read(ref _taken) != 0;
+        public int State => Volatile.Read(ref _state);
 
-        public bool Take() => Interlocked.Exchange(ref _taken, 1) == 0;
+        /// <summary>Gives the token to <paramref name="transport"/> if no transport has it yet.</summary>
+        public bool Claim(int transport) => Interlocked.CompareExchange(ref _state, transport, Free) == Free;
     }
 }

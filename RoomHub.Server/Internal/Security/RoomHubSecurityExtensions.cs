@@ -109,7 +109,7 @@ internal static class RoomHubSecurityExtensions
         {
             e.Metadata.Add(new HubMetadata(typeof(RoomsHub)));
             var signalR = e.RequestDelegate!;
-            if (e is RouteEndpointBuilder { RoutePattern.RawText: { } pattern } && pattern.EndsWith("/negotiate", StringComparison.Ordinal))
+            if (e.Metadata.OfType<NegotiateMetadata>().Any())
             {
                 e.RequestDelegate = context => negotiated.NegotiateAsync(context, signalR);
                 return;
@@ -122,7 +122,7 @@ internal static class RoomHubSecurityExtensions
                     return webSockets.AcceptHubClientAsync(context, upgrade, hubClient);
                 }
 
-                if (context.Request.Query["id"] is [{ } id] && negotiated.IsTaken(id))
+                if (context.Request.Query["id"] is [{ } id] && !negotiated.TryLeaveToSignalR(id))
                 {
                     // A negotiated connection whose WebSocket this server runs: SignalR's record of it was never started.
                     context.Response.StatusCode = StatusCodes.Status409Conflict;
