@@ -16,6 +16,9 @@ internal sealed record BenchOptions
     public int Instances { get; init; } = 1;
     public bool Bare { get; init; }
 
+    /// <summary>SignalR clients negotiate first, as they do by default; else they connect to the WebSocket directly (<c>skipNegotiation</c>).</summary>
+    public bool Negotiate { get; init; }
+
     /// <summary>Start stock SignalR servers (a plain hub over the stock Redis backplane) instead of RoomHub.</summary>
     public bool Stock { get; init; }
     public int Subscribers { get; init; } = 100;
@@ -65,6 +68,7 @@ internal sealed record BenchOptions
           --server-dll PATH   RoomHub.Server.dll to run (default: the one built beside the bench)
         Workload:
           --client hub|lean|legacy   official HubConnection, lean SignalR JSON client, or raw legacy client (default lean)
+          --negotiate         SignalR clients negotiate first, as by default (default: WebSocket only, skipNegotiation)
           --subscribers S --publishers P     fanout/cross (default 100, 2)
           --connections N --room-size M      rooms (default 1000, 10) and idle (default 5000, 1: a room each)
           --payload BYTES     message size (default 100)
@@ -126,6 +130,7 @@ internal sealed record BenchOptions
                     break;
                 case "redis": options = options with { Redis = true }; break;
                 case "bare": options = options with { Bare = true }; break;
+                case "negotiate": options = options with { Negotiate = true }; break;
                 case "stock": options = options with { Stock = true }; break;
                 case "instances": options = options with { Instances = Int(name, Value(), 1) }; instancesGiven = true; break;
                 case "client": options = options with { Client = ParseClient(Value()) }; break;

@@ -6,11 +6,11 @@ namespace RoomHub.Bench.Clients;
 /// <summary>Opens a connection of the chosen mode to one target.</summary>
 internal static class BenchClient
 {
-    public static async Task<IBenchConnection> ConnectAsync(ClientMode mode, Uri target, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken) =>
-        mode switch
+    public static async Task<IBenchConnection> ConnectAsync(BenchOptions options, Uri target, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken) =>
+        options.Client switch
         {
-            ClientMode.Hub => await HubClient.ConnectAsync(HubUrl(target), invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
-            ClientMode.Lean => await LeanClient.ConnectAsync(HubUrl(target), invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
+            ClientMode.Hub => await HubClient.ConnectAsync(HubUrl(target), options.Negotiate, invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
+            ClientMode.Lean => await LeanClient.ConnectAsync(HubUrl(target), options.Negotiate, invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
             _ => await LegacyClient.ConnectAsync(target, invoker, receiver, stats, cancellationToken).ConfigureAwait(false),
         };
 

@@ -24,12 +24,12 @@ internal sealed class HubClient : IBenchConnection
 
     public Action? OnRefused { get; set; }
 
-    public static async Task<HubClient> ConnectAsync(Uri hubUrl, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
+    public static async Task<HubClient> ConnectAsync(Uri hubUrl, bool negotiate, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
     {
         var connection = new HubConnectionBuilder()
             .WithUrl(hubUrl, options =>
             {
-                options.SkipNegotiation = true;
+                options.SkipNegotiation = !negotiate;
                 options.Transports = HttpTransportType.WebSockets;
                 options.WebSocketFactory = async (context, token) =>
                 {

@@ -7,7 +7,8 @@ namespace RoomHub.Bench.Clients;
 
 /// <summary>
 /// A SignalR client of the JSON hub protocol over a bare <see cref="ClientWebSocket"/>, connecting to the hub URL
-/// directly (no negotiate request, like <c>skipNegotiation</c>). It costs a fraction of the CPU of a
+/// directly (no negotiate request, like <c>skipNegotiation</c>), or after a negotiate request, as SignalR clients do by
+/// default. It costs a fraction of the CPU of a
 /// <c>HubConnection</c>, so that on one machine the benchmark measures the server rather than its own client.
 /// </summary>
 internal sealed class LeanClient : IBenchConnection
@@ -35,13 +36,14 @@ internal sealed class LeanClient : IBenchConnection
 
     public Action? OnRefused { get; set; }
 
-    public static async Task<LeanClient> ConnectAsync(Uri hubUrl, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
+    public static async Task<LeanClient> ConnectAsync(Uri hubUrl, bool negotiate, HttpMessageInvoker invoker, Receiver? receiver, RunStats stats, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
         socket.Options.KeepAliveInterval = Timeout.InfiniteTimeSpan;
         try
         {
-            await socket.ConnectAsync(ToWebSocket(hubUrl), invoker, cancellationToken).ConfigureAwait(false);
+            var url = negotiate ? await NegotiateAsync(hubUrl, invoker, cancellationToken).ConfigureAwait(false) : hubUrl;
+            await socket.ConnectAsync(ToWebSocket(url), invoker, cancellationToken).ConfigureAwait(false);
             await socket.SendAsync(LeanProtocol.Handshake.ToArray(), WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
             var buffer = new byte[1024];
             var length = 0;
@@ -212,6 +214,22 @@ internal sealed class LeanClient : IBenchConnection
         catch (WebSocketException) when (_stop.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Asks the hub for a connection (negotiate version 1): the URL to connect with its token.</summary>
+    private static async Task<Uri> NegotiateAsync(Uri hubUrl, HttpMessageInvoker invoker, CancellationToken cancellationToken)
+    {
+        var path = hubUrl.AbsolutePath.TrimEnd('/') + "/negotiate";
+        var query = hubUrl.Query.Length > 1 ? hubUrl.Query + "&negotiateVersion=1" : "?negotiateVersion=1";
+        using var request = new HttpRequestMessage(HttpMethod.Post, new UriBuilder(hubUrl) { Path = path, Query = query[1..] }.Uri);
+        using var response = await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        using var document = System.Text.Json.JsonDocument.Parse(answer);
+        var token = document.RootElement.GetProperty("connectionToken").GetString()
+            ?? throw new InvalidOperationException("The negotiate answer holds no connection token.");
+        var connect = hubUrl.Query.Length > 1 ? hubUrl.Query[1..] + "&" : "";
+        return new UriBuilder(hubUrl) { Query = connect + "id=" + Uri.EscapeDataString(token) }.Uri;
     }
 
     internal static Uri ToWebSocket(Uri url)

@@ -25,7 +25,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
         var connections = new IBenchConnection?[count];
 
         // One connection first, so the servers' first-connection costs (JIT, pools) are in the baseline.
-        var warm = await BenchClient.ConnectAsync(options.Client, targets.Urls[0], sources.For(0), null, stats, cancellationToken).ConfigureAwait(false);
+        var warm = await BenchClient.ConnectAsync(options, targets.Urls[0], sources.For(0), null, stats, cancellationToken).ConfigureAwait(false);
         await warm.SubscribeAsync($"bench-{runId}-warm", cancellationToken).ConfigureAwait(false);
         var before = targets.Servers.Select(s => s.Sample()).ToArray();
         var clientBefore = Process.GetCurrentProcess().WorkingSet64;
@@ -33,7 +33,7 @@ internal sealed class IdleRun(BenchOptions options, TargetSet targets, Action<st
         var watch = Stopwatch.StartNew();
         var connecting = Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = options.ConnectConcurrency, CancellationToken = cancellationToken }, async (i, token) =>
         {
-            var connection = await BenchClient.ConnectAsync(options.Client, targets.Urls[i % targets.Urls.Count], sources.For(i), new Receiver(stats, i % targets.Urls.Count), stats, token).ConfigureAwait(false);
+            var connection = await BenchClient.ConnectAsync(options, targets.Urls[i % targets.Urls.Count], sources.For(i), new Receiver(stats, i % targets.Urls.Count), stats, token).ConfigureAwait(false);
             connections[i] = connection;
             await connection.SubscribeAsync($"bench-{runId}-idle{i / options.EffectiveRoomSize}", token).ConfigureAwait(false);
             Interlocked.Increment(ref opened);

@@ -132,7 +132,7 @@ internal sealed class LoadRun(BenchOptions options, TargetSet targets, Action<st
         {
             var planned = plan.Connections[i];
             var receiver = planned.Joins is null ? null : new Receiver(stats, planned.Target);
-            var connection = await BenchClient.ConnectAsync(options.Client, targets.Urls[planned.Target], sources.For(i), receiver, stats, token).ConfigureAwait(false);
+            var connection = await BenchClient.ConnectAsync(options, targets.Urls[planned.Target], sources.For(i), receiver, stats, token).ConfigureAwait(false);
             nodes[i] = new Node(planned, connection, receiver);
             if (planned.Joins is { } room)
             {
