@@ -6,9 +6,9 @@ namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
 /// The hub's output of a handed-over WebSocket: each record the legacy hub protocol writes becomes a WebSocket text frame
-/// (or, for a SignalR client, the messages the hub writes become frames, see <see cref="Messages"/>), written straight
-/// into the connection's output, where Kestrel's socket sender sends whatever has piled up since its last send. What the
-/// hub writes close together is written into the output at once, from a work item (see <see cref="Batched"/>). No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
+/// (or, for a SignalR client, each message the hub writes and flushes becomes a frame, see <see cref="Messages"/>)
+/// written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up since its
+/// last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
 /// stays within its request (see <see cref="LegacySession"/>), as long as the client keeps up.
 /// </summary>
 /// <remarks>
@@ -32,7 +32,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </remarks>
 internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
 {
-    /// <summary>A batch this large goes out at once, not on the work item.</summary>
+    /// <summary>A batch of a SignalR client's messages this large goes out at once, not on the work item.</summary>
     private const int MaxBatch = 64 * 1024;
 
     private static readonly ValueTask<FlushResult> Ended = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -82,22 +82,12 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     public Microsoft.AspNetCore.Connections.Features.ITransferFormatFeature? Messages { get; set; }
 
     /// <summary>
-    /// What the hub wrote since the last batch went out (a SignalR client's messages, or legacy frames), rented while it
-    /// holds any: it leaves whole, from a work item queued by the first write (see <see cref="Batched"/>); a SignalR
-    /// client's messages in one frame.
+    /// A SignalR client's messages written since its last frame went out, rented while it holds any: they leave together,
+    /// in one frame, from a work item queued by the first of them (see <see cref="Execute"/>).
     /// </summary>
     private byte[]? _batch;
     private int _batchLength;
     private bool _batchQueued;
-
-    /// <summary>When the last batch went out (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
-    private long _sentAt;
-
-    /// <summary>
-    /// A write that finds the connection quiet this long goes out at once, in the writing thread, with no work item: one
-    /// message alone gains nothing from waiting, and a thread hop per message would cost every delivery at moderate rates.
-    /// </summary>
-    internal static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(1);
 
     /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
     private bool _gone;
@@ -280,54 +270,54 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         ValueTask<FlushResult> result;
         lock (_gate)
         {
-            if (_completed || _closeSent || _gone)
+            if (_completed || _closeSent)
             {
-                // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself;
-                // a client found gone reads nothing.
+                // Nothing follows the close frame (RFC 6455, section 5.5.1), which the WebSocket may have sent by itself.
                 return Ended;
             }
 
-            // Into the batch while the client keeps up; behind a backlog, into it, whose flush (paused at the outbound
-            // limit) is the guard's to watch.
             var backlog = _backlog;
             if (messages is not null && backlog is null)
             {
                 return Batch(written.Span);
             }
 
+            ValueTask<FlushResult> flush;
             try
             {
+                if (backlog is null)
+                {
+                    WriteHeldPong();
+                }
+
+                var target = backlog?.Writer ?? _output;
                 if (messages is not null)
                 {
                     if (!written.IsEmpty)
                     {
-                        WriteFrame(backlog!.Writer, written.Span, MessageFrame);
+                        WriteFrame(target, written.Span, MessageFrame);
                     }
                 }
                 else
                 {
                     while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
                     {
-                        if (backlog is null)
-                        {
-                            BatchFrame(payload.FirstSpan, TextFrame);
-                        }
-                        else
-                        {
-                            WriteFrame(backlog.Writer, payload.FirstSpan, TextFrame);
-                        }
-
+                        WriteFrame(target, payload.FirstSpan, TextFrame);
                         delivered += delivery ? 1 : 0;
                     }
                 }
 
-                result = backlog is null ? Batched() : backlog.Writer.FlushAsync(cancellationToken);
+                // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch. The output's
+                // never carries the caller's token: the frames are in already, and a canceled wait would drop the backlog.
+                flush = backlog is not null ? backlog.Writer.FlushAsync(cancellationToken) : _output.FlushAsync(CancellationToken.None);
             }
             catch (Exception)
             {
                 // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
                 return Ended;
             }
+
+            result = backlog is not null ? flush : Flushed(flush);
         }
 
         for (; delivered > 0; delivered--)
@@ -362,87 +352,53 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     }
 
     /// <summary>
-    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). What piles up before the batch is
-    /// sent leaves in one frame, as SignalR's own transport sends what its pipe holds in one WebSocket message: the client
-    /// then takes many messages per frame it reads.
+    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). The first one queues the work item
+    /// that sends the batch, so what piles up meanwhile leaves in one frame, as SignalR's own transport sends what its
+    /// pipe holds in one WebSocket message: the client then takes many messages per frame it reads. A batch that grows
+    /// large goes out at once, its flush then telling the hub whether the client keeps up.
     /// </summary>
     private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message)
     {
+        if (_gone)
+        {
+            return Ended;
+        }
+
         if (message.IsEmpty)
         {
             return Written; // Nothing to send, and no buffer to rent for it.
         }
 
-        message.CopyTo(BatchSpan(message.Length));
-        _batchLength += message.Length;
-        return Batched();
-    }
-
-    /// <summary>Adds a frame to the batch (under the lock, with no backlog): a legacy record, which is a frame of its own.</summary>
-    private void BatchFrame(ReadOnlySpan<byte> payload, byte first)
-    {
-        var header = HeaderLength(payload.Length);
-        var span = BatchSpan(header + payload.Length);
-        WriteHeader(span, first, payload.Length);
-        payload.CopyTo(span[header..]);
-        _batchLength += header + payload.Length;
-    }
-
-    /// <summary>Room for <paramref name="length"/> more bytes at the batch's end (under the lock).</summary>
-    private Span<byte> BatchSpan(int length)
-    {
-        if (_batch is null || _batch.Length - _batchLength < length)
+        if (_batch is null || _batch.Length - _batchLength < message.Length)
         {
             // From the process's segment pool, which keeps thousands of arrays: one message to a large room has as many
             // batches out at once as the room has members here, far more than the shared array pool keeps.
             // It doubles as it grows, so a batch that grows large is copied a few times, not once per message.
-            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + length, Math.Max(1024, 2 * (_batch?.Length ?? 0))), BatchArrays);
+            _batch = PooledBytes.Grow(_batch, _batchLength, Math.Max(_batchLength + message.Length, Math.Max(1024, 2 * (_batch?.Length ?? 0))), BatchArrays);
         }
 
-        return _batch.AsSpan(_batchLength, length);
-    }
-
-    /// <summary>
-    /// After a write into the batch (under the lock, with no backlog). On a connection that was quiet for <see cref="Quiet"/>,
-    /// it goes out at once. Otherwise the first write queues the work item that sends the batch. The work item goes to the
-    /// queue of the thread that wrote, most often the one delivering a room's message to each of its members here, so it
-    /// runs once that thread is done with what it is doing (unless an idle thread takes it first): the batch then holds
-    /// what that delivery and those behind it wrote, and the client a frame of many messages per read. A batch that grows
-    /// large goes out at once, its flush then telling the hub whether the client keeps up.
-    /// </summary>
-    private ValueTask<FlushResult> Batched()
-    {
-        if (_batchLength == 0)
+        message.CopyTo(_batch.AsSpan(_batchLength));
+        _batchLength += message.Length;
+        if (_batchLength < MaxBatch)
         {
-            return Written;
-        }
+            if (!_batchQueued)
+            {
+                _batchQueued = true;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
 
-        if (_batchQueued)
-        {
-            return _batchLength < MaxBatch ? Written : SendBatch();
-        }
-
-        if (_batchLength < MaxBatch && System.Diagnostics.Stopwatch.GetElapsedTime(_sentAt) < Quiet)
-        {
-            _batchQueued = true;
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
             return Written;
         }
 
         return SendBatch();
     }
 
-    /// <summary>
-    /// Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone. A pong held for a
-    /// full output goes first.
-    /// </summary>
+    /// <summary>Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone.</summary>
     private ValueTask<FlushResult> SendBatch()
     {
         try
         {
-            WriteHeldPong();
             WriteBatch();
-            _sentAt = System.Diagnostics.Stopwatch.GetTimestamp();
             var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
             _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
             return flushed;
@@ -496,6 +452,15 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
                 return;
             }
 
+            try
+            {
+                WriteHeldPong();
+            }
+            catch (Exception)
+            {
+                // The transport failed: SendBatch finds the same and lets the batch go.
+            }
+
             _ = SendBatch();
         }
     }
@@ -511,14 +476,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
         {
             if (!_closeSent && length > 0)
             {
-                if (Messages is null)
-                {
-                    _output.Write(batch.AsSpan(0, length)); // Frames already.
-                }
-                else
-                {
-                    WriteFrame(_output, batch.AsSpan(0, length), MessageFrame);
-                }
+                WriteFrame(_output, batch.AsSpan(0, length), MessageFrame);
             }
         }
         finally
@@ -606,7 +564,6 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
 
         backlog.Reader.Complete();
         backlog.Writer.Complete();
-        _gone |= gone; // The hub's later writes are told so, not batched for nobody.
         if (!gone && !_ended)
         {
             if (!_closeSent)
