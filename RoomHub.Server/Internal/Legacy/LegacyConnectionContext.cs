@@ -11,7 +11,7 @@ namespace RoomHub.Server.Internal.Legacy;
 
 /// <summary>
 /// An in-process connection handed to the rooms hub for one WebSocket this server reads and writes itself: a legacy
-/// client's, or a SignalR client's that connected without negotiating, once it has left HTTP (<see cref="IsLegacy"/>).
+/// client's, or a SignalR client's, once it has left HTTP (<see cref="IsLegacy"/>).
 /// The hub reads <see cref="Transport"/>'s input, which the session fills (<see cref="ClientInput"/>), and writes its
 /// output, which is either a pipe the pump sends from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the
 /// socket itself (<see cref="LegacyFrameWriter"/>). It keeps what the hub needs of the request that opened it (the user,

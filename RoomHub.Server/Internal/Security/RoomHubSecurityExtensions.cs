@@ -84,9 +84,10 @@ internal static class RoomHubSecurityExtensions
 
     /// <summary>
     /// Maps the rooms hub as <c>MapHub</c> does, with three additions: the outbound buffer limit and expiry close on the
-    /// HTTP connection; the slow-consumer guard in front of the hub on every connection; and, for a WebSocket that
-    /// connects without negotiating over a connection that can leave HTTP, a transport of this server's own
-    /// (<see cref="LegacyEndpoint.AcceptHubClientAsync"/>) in place of SignalR's, with the same connection middleware.
+    /// HTTP connection; the slow-consumer guard in front of the hub on every connection; and, for a WebSocket over a
+    /// connection that can leave HTTP (one that did not negotiate, or negotiated here, see <see cref="NegotiatedConnections"/>),
+    /// a transport of this server's own (<see cref="LegacyEndpoint.AcceptHubClientAsync"/>) in place of SignalR's, with
+    /// the same connection middleware.
     /// </summary>
     public static void MapRoomsHub(this WebApplication app)
     {
