@@ -22,6 +22,8 @@ internal sealed class LegacyEndpoint(
     IHostApplicationLifetime lifetime,
     RoomHubTelemetry telemetry,
     Drain.DrainState drain,
+    Security.SlowConsumerGuard guard,
+    NegotiatedConnections negotiated,
     ILogger<LegacyEndpoint> logger)
 {
     public const string FormatParameter = "format";
@@ -160,7 +162,7 @@ internal sealed class LegacyEndpoint(
         // A client that negotiated connects with the token it was given, once, and keeps the connection id it was given.
         string? connectionId = null;
         if (context.Request.Query["id"] is [{ } token]
-            && !context.RequestServices.GetRequiredService<NegotiatedConnections>().TryTake(token, out connectionId))
+            && !negotiated.TryTake(token, out connectionId))
         {
             context.Response.StatusCode = StatusCodes.Status409Conflict; // Its WebSocket is open already, or was.
             return;
@@ -181,7 +183,6 @@ internal sealed class LegacyEndpoint(
     /// <param name="connectionId">A SignalR client's negotiated connection id; none: one is made.</param>
     private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner, string? connectionId = null)
     {
-        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = (socket as LegacyWebSocket)?.Frames;
         var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null, connectionId);
         if (protocol is not null)
@@ -233,7 +234,6 @@ internal sealed class LegacyEndpoint(
         context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
         await upgrade.UpgradeAsync().ConfigureAwait(false);
 
-        var guard = context.RequestServices.GetRequiredService<Security.SlowConsumerGuard>();
         var frames = new LegacyFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
         return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, keepAliveTimeout, guard.LegacyFrameTimeout);
     }
