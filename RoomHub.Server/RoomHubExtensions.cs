@@ -66,7 +66,9 @@ public static class RoomHubExtensions
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Bare, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<IHubProtocol>(provider => new LegacyHubProtocol(LegacyFormat.Envelope, provider.GetRequiredService<RoomHubTelemetry>()));
         services.AddSingleton<LegacyEndpoint>();
-        services.AddSingleton(provider => new NegotiatedConnections(provider.GetRequiredService<TimeProvider>(), NegotiatedConnections.LifetimeFor(
+        // On the system clock, whatever TimeProvider the host registers: the entries must outlive SignalR's records, which
+        // go by the system's tick count.
+        services.AddSingleton(provider => new NegotiatedConnections(TimeProvider.System, NegotiatedConnections.LifetimeFor(
             provider.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Connections.ConnectionOptions>>().Value.DisconnectTimeout ?? TimeSpan.FromSeconds(15))));
         services.AddOptions<HubOptions>()
             .Configure<IOptions<RoomHubOptions>>((hub, roomHub) =>

@@ -90,10 +90,13 @@ public sealed class HubWebSocketTests
         Assert.Equal(409, second.Status);
         using var poll = await http.GetAsync("hubs/rooms?id=" + Uri.EscapeDataString(token));
         Assert.Equal(System.Net.HttpStatusCode.Conflict, poll.StatusCode);
+        using var send = await http.PostAsync("hubs/rooms?id=" + Uri.EscapeDataString(token), new StringContent("{}\u001e"));
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, send.StatusCode);
 
         // A token whose connection SignalR serves (a poll came with it first) stays SignalR's: a WebSocket with it then gets
         // SignalR's refusal of a change of transport, not this server's transport.
         using var other = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
+        other.EnsureSuccessStatusCode();
         using var otherAnswer = System.Text.Json.JsonDocument.Parse(await other.Content.ReadAsStringAsync());
         var otherToken = Uri.EscapeDataString(otherAnswer.RootElement.GetProperty("connectionToken").GetString()!);
         using var firstPoll = await http.GetAsync("hubs/rooms?id=" + otherToken);

@@ -59,20 +59,24 @@ public sealed class NegotiatedConnectionsTests
     }
 
     [Fact]
-    public void ATokenIsForgottenAfterItsLifetimeAndItsEntryLetGoAfterTwo()
+    public void ATokenIsForgottenAfterItsLifetimeTakenOrNot()
     {
         _negotiated.Record(Answer(Version1));
         _time.Advance(Lifetime);
         Assert.True(_negotiated.IsOurs("token-1"));
         _negotiated.Add("token-2", "id-2");
+        Assert.True(_negotiated.TryTake("token-2", out _));
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.False(_negotiated.IsOurs("token-1"));
         Assert.False(_negotiated.TryTake("token-1", out _));
         Assert.True(_negotiated.TryLeaveToSignalR("token-1"), "SignalR's own record is gone by then");
 
-        // Entries noted in either of the two latest lifetimes are found; older tables are let go.
+        // A token taken here is kept from SignalR until its lifetime ends (across a rotation of the tables); then it is
+        // SignalR's to refuse.
         Assert.True(_negotiated.IsOurs("token-2"));
+        Assert.False(_negotiated.TryLeaveToSignalR("token-2"));
         _time.Advance(Lifetime);
         Assert.False(_negotiated.IsOurs("token-2"));
+        Assert.True(_negotiated.TryLeaveToSignalR("token-2"));
     }
 }
