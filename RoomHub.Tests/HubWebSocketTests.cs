@@ -71,13 +71,16 @@ public sealed class HubWebSocketTests
         await watcher.SubscribeAsync(lobby);
 
         using var http = new HttpClient { BaseAddress = server.BaseAddress };
-        using var negotiation = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
-        negotiation.EnsureSuccessStatusCode();
-        using var answer = System.Text.Json.JsonDocument.Parse(await negotiation.Content.ReadAsStringAsync());
-        var connectionId = answer.RootElement.GetProperty("connectionId").GetString()!;
-        var token = answer.RootElement.GetProperty("connectionToken").GetString()!;
+        async Task<(string ConnectionId, string Token)> NegotiateAsync()
+        {
+            using var negotiation = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
+            negotiation.EnsureSuccessStatusCode();
+            using var answer = System.Text.Json.JsonDocument.Parse(await negotiation.Content.ReadAsStringAsync());
+            return (answer.RootElement.GetProperty("connectionId").GetString()!, Uri.EscapeDataString(answer.RootElement.GetProperty("connectionToken").GetString()!));
+        }
 
-        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + Uri.EscapeDataString(token));
+        var (connectionId, token) = await NegotiateAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + token);
         Assert.Equal(101, socket.Status);
         await socket.SendTextAsync("{\"protocol\":\"json\",\"version\":1}\u001e");
         Assert.Equal("{}\u001e", (await socket.ReadFrameAsync())?.Text);
@@ -86,19 +89,16 @@ public sealed class HubWebSocketTests
         await Poll.UntilAsync(() => Task.FromResult(requests.Count == 0), "the WebSocket's request to end");
 
         // The same token again, as a WebSocket or as a poll: refused, and the open connection goes on.
-        await using var second = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + Uri.EscapeDataString(token));
+        await using var second = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + token);
         Assert.Equal(409, second.Status);
-        using var poll = await http.GetAsync("hubs/rooms?id=" + Uri.EscapeDataString(token));
+        using var poll = await http.GetAsync("hubs/rooms?id=" + token);
         Assert.Equal(System.Net.HttpStatusCode.Conflict, poll.StatusCode);
-        using var send = await http.PostAsync("hubs/rooms?id=" + Uri.EscapeDataString(token), new StringContent("{}\u001e"));
+        using var send = await http.PostAsync("hubs/rooms?id=" + token, new StringContent("{}\u001e"));
         Assert.Equal(System.Net.HttpStatusCode.Conflict, send.StatusCode);
 
         // A token whose connection SignalR serves (a poll came with it first) stays SignalR's: a WebSocket with it then gets
         // SignalR's refusal of a change of transport, not this server's transport.
-        using var other = await http.PostAsync("hubs/rooms/negotiate?negotiateVersion=1", null);
-        other.EnsureSuccessStatusCode();
-        using var otherAnswer = System.Text.Json.JsonDocument.Parse(await other.Content.ReadAsStringAsync());
-        var otherToken = Uri.EscapeDataString(otherAnswer.RootElement.GetProperty("connectionToken").GetString()!);
+        var (_, otherToken) = await NegotiateAsync();
         using var firstPoll = await http.GetAsync("hubs/rooms?id=" + otherToken);
         Assert.Equal(System.Net.HttpStatusCode.OK, firstPoll.StatusCode);
         await using var late = await RawWebSocket.ConnectAsync(server, "/hubs/rooms?id=" + otherToken);

@@ -219,17 +219,16 @@ internal sealed class LeanClient : IBenchConnection
     /// <summary>Asks the hub for a connection (negotiate version 1): the URL to connect with its token.</summary>
     private static async Task<Uri> NegotiateAsync(Uri hubUrl, HttpMessageInvoker invoker, CancellationToken cancellationToken)
     {
+        var query = hubUrl.Query.Length > 1 ? hubUrl.Query[1..] + "&" : "";
         var path = hubUrl.AbsolutePath.TrimEnd('/') + "/negotiate";
-        var query = hubUrl.Query.Length > 1 ? hubUrl.Query + "&negotiateVersion=1" : "?negotiateVersion=1";
-        using var request = new HttpRequestMessage(HttpMethod.Post, new UriBuilder(hubUrl) { Path = path, Query = query[1..] }.Uri);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new UriBuilder(hubUrl) { Path = path, Query = query + "negotiateVersion=1" }.Uri);
         using var response = await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
         response.EnsureSuccessStatusCode();
         var answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         using var document = System.Text.Json.JsonDocument.Parse(answer);
         var token = document.RootElement.GetProperty("connectionToken").GetString()
             ?? throw new InvalidOperationException("The negotiate answer holds no connection token.");
-        var connect = hubUrl.Query.Length > 1 ? hubUrl.Query[1..] + "&" : "";
-        return new UriBuilder(hubUrl) { Query = connect + "id=" + Uri.EscapeDataString(token) }.Uri;
+        return new UriBuilder(hubUrl) { Query = query + "id=" + Uri.EscapeDataString(token) }.Uri;
     }
 
     internal static Uri ToWebSocket(Uri url)

@@ -142,36 +142,40 @@ internal sealed class CorkingStream(Stream inner) : Stream
     /// send a batch of frames in one write, and both save the second pass through Kestrel's output per frame that the
     /// WebSocket's flush would cost. Goes before the WebSocket middleware, which takes the upgrade feature when it runs.
     /// </summary>
-    public static void UseForWebSockets(IApplicationBuilder app) => app.Use(static (context, next) =>
+    public static void UseForWebSockets(IApplicationBuilder app)
     {
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
-            && context.GetEndpoint()?.Metadata is { } metadata)
+        var negotiated = app.ApplicationServices.GetService<NegotiatedConnections>();
+        app.Use((context, next) =>
         {
-            var legacy = metadata.Contains(LegacyEndpoint.Marker);
-            if (legacy || metadata.GetMetadata<HubMetadata>() is not null)
+            if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade
+                && context.GetEndpoint()?.Metadata is { } metadata)
             {
-                // A SignalR WebSocket leaves HTTP too when it did not negotiate (no connection id), or negotiated here
-                // lately: this server runs its transport (see LegacyEndpoint.AcceptHubClientAsync).
-                var handOver = legacy || context.Request.Query["id"] switch
+                var legacy = metadata.Contains(LegacyEndpoint.Marker);
+                if (legacy || metadata.GetMetadata<HubMetadata>() is not null)
                 {
-                    [] => true,
-                    [{ } id] => context.RequestServices.GetService<NegotiatedConnections>()?.IsOurs(id) ?? false,
-                    _ => false,
-                };
-                context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver));
+                    // A SignalR WebSocket leaves HTTP too when it did not negotiate (no connection id), or negotiated here
+                    // lately: this server runs its transport (see LegacyEndpoint.AcceptHubClientAsync).
+                    var handOver = legacy || context.Request.Query["id"] switch
+                    {
+                        [] => true,
+                        [{ } id] => negotiated?.IsOurs(id) ?? false,
+                        _ => false,
+                    };
+                    context.Features.Set<IHttpUpgradeFeature>(new Upgrade(upgrade, ConnectionHandoff.Of(context), handOver));
+                }
             }
-        }
 
-        return next(context);
-    });
+            return next(context);
+        });
+    }
 
     /// <summary>
     /// Put in place of the request's upgrade feature, so the WebSocket accepted is made over a <see cref="CorkingStream"/>,
     /// itself over the connection's own pipes where the connection came through <see cref="ConnectionHandoff"/>, else
     /// over HTTP's upgraded stream. After the 101, HTTP neither reads nor writes the connection until the request ends:
     /// its upgraded stream only passes each read and write through the request's body and response layers, which the
-    /// connection's pipes skip. A legacy WebSocket is then handed over (<paramref name="handOver"/>); a SignalR one runs
-    /// within its request, which SignalR keeps.
+    /// connection's pipes skip. The WebSocket is then handed over (<paramref name="handOver"/>: a legacy one, or a SignalR
+    /// one this server runs), or runs within its request, which SignalR keeps.
     /// </summary>
     public sealed class Upgrade(IHttpUpgradeFeature inner, ConnectionHandoff? connection, bool handOver) : IHttpUpgradeFeature
     {

@@ -23,7 +23,6 @@ internal sealed class LegacyEndpoint(
     RoomHubTelemetry telemetry,
     Drain.DrainState drain,
     Security.SlowConsumerGuard guard,
-    NegotiatedConnections negotiated,
     ILogger<LegacyEndpoint> logger)
 {
     public const string FormatParameter = "format";
@@ -157,17 +156,9 @@ internal sealed class LegacyEndpoint(
     /// transport; the WebSocket sends none of its own, and cuts a client that sends nothing at all, not even SignalR's
     /// pings, for the client timeout while it waits for it (in place of the silent-client guard SignalR's transports get).
     /// </summary>
-    public async Task AcceptHubClientAsync(HttpContext context, CorkingStream.Upgrade upgrade, ConnectionHandler hubClient)
+    /// <param name="connectionId">The connection id the client was given by its negotiation; none: one is made.</param>
+    public async Task AcceptHubClientAsync(HttpContext context, CorkingStream.Upgrade upgrade, ConnectionHandler hubClient, string? connectionId)
     {
-        // A client that negotiated connects with the token it was given, once, and keeps the connection id it was given.
-        string? connectionId = null;
-        if (context.Request.Query["id"] is [{ } token]
-            && !negotiated.TryTake(token, out connectionId))
-        {
-            context.Response.StatusCode = StatusCodes.Status409Conflict; // Its WebSocket is open already, or was.
-            return;
-        }
-
         var clientTimeout = security.Value.ClientTimeout;
         var socket = await AcceptOverConnectionAsync(context, upgrade, subProtocol: null, keepAliveInterval: TimeSpan.Zero,
             clientTimeout > TimeSpan.Zero ? clientTimeout : Timeout.InfiniteTimeSpan).ConfigureAwait(false);

@@ -27,9 +27,6 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
     private ConcurrentDictionary<string, Entry> _previous = new(StringComparer.Ordinal);
     private long _rotatedAt = time.GetTimestamp();
 
-    /// <summary>How long a token is known after its negotiation.</summary>
-    public TimeSpan Lifetime => lifetime;
-
     /// <summary>The lifetime for SignalR's <paramref name="disconnectTimeout"/>: its record goes at the first scan (one a second) after it.</summary>
     public static TimeSpan LifetimeFor(TimeSpan disconnectTimeout) => disconnectTimeout + TimeSpan.FromSeconds(15);
 
@@ -151,7 +148,7 @@ internal sealed class NegotiatedConnections(TimeProvider time, TimeSpan lifetime
     }
 
     /// <summary>
-    /// Every <see cref="Lifetime"/>, the newer table becomes the older one and the older one is let go, with entries that
+    /// Every lifetime (how long a token is known after its negotiation), the newer table becomes the older one and the older one is let go, with entries that
     /// are all past their lifetime by then: the tables hold at most two lifetimes of negotiations, with no sweep.
     /// </summary>
     private void Rotate()

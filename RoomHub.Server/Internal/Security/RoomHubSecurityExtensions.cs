@@ -118,19 +118,26 @@ internal static class RoomHubSecurityExtensions
 
             e.RequestDelegate = context =>
             {
+                // A negotiated token goes, once, to the transport that uses it first (see NegotiatedConnections).
+                var token = context.Request.Query["id"] is [{ } id] ? id : null;
                 if (context.WebSockets.IsWebSocketRequest && context.Features.Get<IHttpUpgradeFeature>() is CorkingStream.Upgrade { Handoff: not null } upgrade)
                 {
-                    return webSockets.AcceptHubClientAsync(context, upgrade, hubClient);
+                    // A client that negotiated keeps the connection id it was given.
+                    string? connectionId = null;
+                    if (token is null || negotiated.TryTake(token, out connectionId))
+                    {
+                        return webSockets.AcceptHubClientAsync(context, upgrade, hubClient, connectionId);
+                    }
                 }
-
-                if (context.Request.Query["id"] is [{ } id] && !negotiated.TryLeaveToSignalR(id))
+                else if (token is null || negotiated.TryLeaveToSignalR(token))
                 {
-                    // A negotiated connection whose WebSocket this server runs: SignalR's record of it was never started.
-                    context.Response.StatusCode = StatusCodes.Status409Conflict;
-                    return Task.CompletedTask;
+                    return signalR(context);
                 }
 
-                return signalR(context);
+                // The token's WebSocket is open already (or was), on this server's transport: SignalR's record of it was
+                // never started.
+                context.Response.StatusCode = StatusCodes.Status409Conflict;
+                return Task.CompletedTask;
             };
         });
 
