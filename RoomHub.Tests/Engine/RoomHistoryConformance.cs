@@ -355,6 +355,30 @@ public sealed class RoomHistoryRedisConformance : RoomHistoryConformance
     }
 
     [Fact]
+    public async Task PipelinedAppendsTrimOncePerSlackNotOncePerAppendPastIt()
+    {
+        // Appends issued together all find the stream past its slack before the first trim they cause has run. A Redis
+        // of its own, to count the trims: each reads Redis's clock (TIME), which no append does.
+        await using var redis = new RedisServer();
+        await redis.StartAsync();
+        const int maxLength = 40, appends = 400;
+        var slack = RoomHistoryRedis.TrimSlack(maxLength);
+        var settings = new RoomHubOptions { Redis = redis.Url, History = new HistoryOptions { MaxLength = maxLength } };
+        await using var connection = new RedisConnection(Options.Create(settings), NullLogger<RedisConnection>.Instance);
+        var history = new RoomHistoryRedis(connection, Options.Create(settings));
+        var room = Rooms.Unique();
+
+        await Task.WhenAll(Enumerable.Range(0, appends).Select(i => history.AppendAsync(room, $"m{i}", DateTimeOffset.UtcNow, CancellationToken.None)));
+
+        var db = await connection.DatabaseAsync();
+        var stats = (string?)await db.ExecuteAsync("INFO", "commandstats") ?? "";
+        var time = stats.Split('\n').Single(line => line.StartsWith("cmdstat_time:", StringComparison.Ordinal));
+        var trims = int.Parse(time.Split(',')[0]["cmdstat_time:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(trims, 1, appends / slack + 1);
+        Assert.InRange(await db.StreamLengthAsync(new RedisKeys(connection.Prefix).History(room)), maxLength, maxLength + slack);
+    }
+
+    [Fact]
     public async Task AppendsGetIdsInTheOrderTheyWereIssuedWhileRedisForgetsItsScripts()
     {
         // A room's stores are issued one after another (RoomOrder), and members get the messages in that order, so the
