@@ -10,6 +10,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using RoomHub.Contracts;
 using Microsoft.AspNetCore.SignalR.Protocol;
+using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Drain;
 using RoomHub.Server.Internal.Engine;

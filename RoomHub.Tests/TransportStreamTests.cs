@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
-using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Tests;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using RoomHub.Server.Internal.Engine;
-using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server.Internal;
 
@@ -218,7 +218,7 @@ internal sealed class ConnectionRegistry
     public int LegacyCount => Volatile.Read(ref _legacy);
 
     public static string TransportOf(Microsoft.AspNetCore.Http.Features.IFeatureCollection features) =>
-        features.Get<LegacyConnectionContext>() is { IsLegacy: true } ? Legacy : SignalR;
+        features.Get<WebSocketConnectionContext>() is { IsLegacy: true } ? Legacy : SignalR;
 
     public void Add(ConnectionState state)
     {

@@ -25,7 +25,7 @@ internal sealed partial class RoomCore
             Principal = principal,
             Outbound = features.Get<Security.IOutboundQueueFeature>(),
             AnswerEncoding = AnswerSize.EncodingOf(features.Get<IHubProtocol>()?.Name),
-            Address = features.Get<Legacy.LegacyConnectionContext>()?.Address
+            Address = features.Get<WebSockets.WebSocketConnectionContext>()?.Address
                 ?? features.Get<Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature>()?.HttpContext?.Connection.RemoteIpAddress,
         };
         connections.Add(state);

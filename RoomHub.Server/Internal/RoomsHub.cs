@@ -17,7 +17,7 @@ internal sealed class RoomsHub(RoomCore core) : Hub<IRoomClient>, IRoomHub
             return;
         }
 
-        var session = Context.Features.Get<Legacy.LegacyConnectionContext>() is { } legacy
+        var session = Context.Features.Get<WebSockets.WebSocketConnectionContext>() is { } legacy
             ? legacy.Session
             : Context.GetHttpContext() is { } http ? RoomCore.SessionOf(http) : null;
         try

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server.Internal.Legacy;
 
@@ -172,10 +173,10 @@ internal sealed class LegacyEndpoint(
     /// <param name="protocol">The legacy protocol; none: a SignalR client, whose connection middleware (given as
     /// <paramref name="runner"/>) attaches the guards itself.</param>
     /// <param name="connectionId">A SignalR client's negotiated connection id; none: one is made.</param>
-    private LegacySession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner, string? connectionId = null)
+    private WebSocketSession CreateSession(HttpContext context, WebSocket socket, LegacyHubProtocol? protocol, CorkingStream? stream, ConnectionHandoff? handoff, ConnectionHandler runner, string? connectionId = null)
     {
-        var frames = (socket as LegacyWebSocket)?.Frames;
-        var connection = new LegacyConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null, connectionId);
+        var frames = (socket as ServerWebSocket)?.Frames;
+        var connection = new WebSocketConnectionContext(context, Inbound, guard.LegacyOutbound, handoff, frames, hubClient: protocol is null, connectionId);
         if (protocol is not null)
         {
             guard.Attach(connection);
@@ -185,7 +186,7 @@ internal sealed class LegacyEndpoint(
             frames!.Messages = connection;
         }
 
-        var session = new LegacySession(socket, connection, runner, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
+        var session = new WebSocketSession(socket, connection, runner, protocol, _options.EffectiveMaxReceiveMessageSize, telemetry, drain, logger)
         {
             FrameTimeout = guard.LegacyFrameTimeout,
             DrainTimeout = guard.SlowConsumerTimeout,
@@ -225,8 +226,8 @@ internal sealed class LegacyEndpoint(
         context.Features.Get<Microsoft.AspNetCore.Http.Timeouts.IHttpRequestTimeoutFeature>()?.DisableTimeout();
         await upgrade.UpgradeAsync().ConfigureAwait(false);
 
-        var frames = new LegacyFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
-        return new LegacyWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, keepAliveTimeout, guard.LegacyFrameTimeout);
+        var frames = new WebSocketFrameWriter(upgrade.Handoff!.Transport.Output, telemetry, guard.LegacyOutbound);
+        return new ServerWebSocket(upgrade.Handoff, frames, subProtocol, keepAliveInterval, keepAliveTimeout, guard.LegacyFrameTimeout);
     }
 
     /// <summary>The <c>Sec-WebSocket-Accept</c> answer to a key (RFC 6455, section 4.2.2).</summary>

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
-using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -38,7 +38,7 @@ internal static class ConnectionCut
     {
         try
         {
-            if (features.Get<LegacyConnectionContext>() is { } legacy)
+            if (features.Get<WebSocketConnectionContext>() is { } legacy)
             {
                 legacy.CutSocket(why);
             }

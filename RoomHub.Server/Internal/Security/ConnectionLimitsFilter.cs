@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using RoomHub.Contracts;
-using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -18,7 +18,7 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
     public async Task OnConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next)
     {
         var state = new ConnectionLimits(_options, time);
-        var legacy = context.Context.Features.Get<LegacyConnectionContext>();
+        var legacy = context.Context.Features.Get<WebSocketConnectionContext>();
         if (legacy is not null)
         {
             legacy.Limits = state;
@@ -95,7 +95,7 @@ internal sealed class ConnectionLimitsFilter(IOptions<RoomHubSecurityOptions> op
 
     /// <summary>A legacy connection keeps its limits itself, SignalR connections in their items.</summary>
     private static ConnectionLimits? Kept(HubCallerContext context) =>
-        context.Features.Get<LegacyConnectionContext>() is { } legacy ? legacy.Limits as ConnectionLimits
+        context.Features.Get<WebSocketConnectionContext>() is { } legacy ? legacy.Limits as ConnectionLimits
         : context.Items.TryGetValue(StateKey, out var value) ? value as ConnectionLimits : null;
 
     private void Acquire(HubInvocationContext context, bool acquired, string what, int perSecond)

@@ -13,6 +13,7 @@ using Microsoft.IdentityModel.Tokens;
 using OpenTelemetry.Instrumentation.AspNetCore;
 using RoomHub.Contracts;
 using RoomHub.Server.Internal.Legacy;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server.Internal.Security;
 
@@ -48,8 +49,8 @@ internal static class RoomHubSecurityExtensions
             // this one (and legacy WebSockets then run within their requests), or is replaced by it, whichever comes last.
             var timeout = security.Value.HandshakeTimeout;
             var stopping = lifetime.ApplicationStopping;
-            kestrel.ConfigureEndpointDefaults(listen => Legacy.ConnectionHandoff.Use(
-                listen, connection => FirstByteTimeout.ArrivedAsync(connection, timeout, stopping), logs.CreateLogger<Legacy.ConnectionHandoff>()));
+            kestrel.ConfigureEndpointDefaults(listen => WebSockets.ConnectionHandoff.Use(
+                listen, connection => FirstByteTimeout.ArrivedAsync(connection, timeout, stopping), logs.CreateLogger<WebSockets.ConnectionHandoff>()));
         });
 
         // Traces carry the query string as url.query; the token in it is replaced before export.
@@ -146,13 +147,13 @@ internal static class RoomHubSecurityExtensions
             connection.Use(next => context =>
             {
                 if ((context.Features.Get<IHttpContextFeature>()?.HttpContext is { } http && RoomCore.HasMalformedSession(http))
-                    || context is LegacyConnectionContext { MalformedSession: true })
+                    || context is WebSocketConnectionContext { MalformedSession: true })
                 {
                     return HandshakeRefusal.RefuseAsync(context, $"{RoomErrorCodes.InvalidArgument}: {RoomCore.InvalidSessionText}", security.HandshakeTimeout);
                 }
 
                 guard.Attach(context);
-                if (context is not LegacyConnectionContext)
+                if (context is not WebSocketConnectionContext)
                 {
                     // The server's own transport watches for silence in its WebSocket (see LegacyEndpoint.AcceptHubClientAsync).
                     silence.Attach(context);

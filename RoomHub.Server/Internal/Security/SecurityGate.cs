@@ -90,7 +90,7 @@ internal sealed class SecurityGate(
         }
         finally
         {
-            if (context.Features.Get<Legacy.ConnectionHandoff>() is { Taken: true } handoff)
+            if (context.Features.Get<WebSockets.ConnectionHandoff>() is { Taken: true } handoff)
             {
                 // A legacy WebSocket lives on after its request (see ConnectionHandoff): it is counted until it ends.
                 handoff.WhenEnded(() => Release(address));

@@ -37,7 +37,7 @@ internal sealed class SlowConsumerGuard(IOptions<RoomHubSecurityOptions> options
 
     /// <summary>The outbound pipe of a legacy connection: it pauses at the limit, which is what the guard watches.</summary>
     public PipeOptions LegacyOutbound { get; } = new(
-        Legacy.SegmentPool.Instance,
+        WebSockets.SegmentPool.Instance,
         pauseWriterThreshold: options.Value.MaxOutboundBufferBytes,
         resumeWriterThreshold: options.Value.MaxOutboundBufferBytes / 2,
         useSynchronizationContext: false);

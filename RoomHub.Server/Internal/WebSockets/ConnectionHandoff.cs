@@ -2,15 +2,16 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
-/// Lets a legacy WebSocket outlive the HTTP request that opened it. An upgraded request keeps all of Kestrel's HTTP/1.1
-/// state for the connection (the request and response, their headers, the output producer, the timeout control) and
-/// the frames of every middleware still awaiting, about a third of an idle connection's memory; a legacy connection
-/// needs none of it once the handshake is answered. So the legacy endpoint answers the handshake over HTTP as usual, then
-/// hands the WebSocket, made over the connection's own pipes, to this connection middleware and ends the request; the
-/// session runs here, after HTTP is done with the connection, and the connection closes when it ends.
+/// Lets a WebSocket outlive the HTTP request that opened it (a legacy client's, or a SignalR client's that the hub's
+/// endpoint hands over). An upgraded request keeps all of Kestrel's HTTP/1.1 state for the connection (the request and
+/// response, their headers, the output producer, the timeout control) and the frames of every middleware still
+/// awaiting, about a third of an idle connection's memory; a WebSocket needs none of it once the handshake is answered.
+/// So the endpoint answers the handshake over HTTP as usual, then hands the WebSocket, made over the connection's own
+/// pipes, to this connection middleware and ends the request; the session runs here, after HTTP is done with the
+/// connection, and the connection closes when it ends.
 /// </summary>
 /// <remarks>
 /// Once its request has ended, HTTP holds nothing of the connection but the heartbeat it registered (its timeouts), which
@@ -25,7 +26,7 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     private readonly IConnectionHeartbeatFeature? _kestrelHeartbeat;
     private Action<object>? _httpBeat;
     private volatile object? _httpBeatState;
-    private LegacySession? _session;
+    private WebSocketSession? _session;
     private CancellationToken _stopping;
     private Action? _ended;
 
@@ -94,7 +95,7 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
     /// Hands <paramref name="session"/> over, to run on the connection once its HTTP request has ended, until
     /// <paramref name="stopping"/>; called by the request, which then ends.
     /// </summary>
-    public void HandOver(LegacySession session, CancellationToken stopping)
+    public void HandOver(WebSocketSession session, CancellationToken stopping)
     {
         _stopping = stopping;
         _session = session;
@@ -148,6 +149,6 @@ internal sealed partial class ConnectionHandoff : IConnectionHeartbeatFeature
         }
     }
 
-    [LoggerMessage(3020, LogLevel.Error, "Connection {ConnectionId}: the legacy session handed over by its request failed.")]
+    [LoggerMessage(3020, LogLevel.Error, "Connection {ConnectionId}: the WebSocket session handed over by its request failed.")]
     private static partial void LogSessionFailed(ILogger logger, string connectionId, Exception exception);
 }

@@ -5,25 +5,27 @@ using System.Text;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.SignalR;
+using RoomHub.Server.Internal.Legacy;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
-/// Runs one legacy WebSocket as a connection of the rooms hub: client frames are copied, unparsed, into the hub's
-/// input as records, and the records the hub writes are sent, unparsed, as text frames: by this session's pump, or,
-/// for a WebSocket that left HTTP, by the hub's own writes (<see cref="LegacyFrameWriter"/>). The legacy hub protocol
-/// does the parsing and formatting, so this class knows nothing of rooms. A SignalR client's WebSocket that left HTTP
+/// Runs one WebSocket the server reads and writes itself as a connection of the rooms hub. For a legacy client, its
+/// frames are copied, unparsed, into the hub's input as records, and the records the hub writes are sent, unparsed, as
+/// text frames: by this session's pump, or, for a WebSocket that left HTTP, by the hub's own writes
+/// (<see cref="WebSocketFrameWriter"/>). The legacy hub protocol does the parsing and formatting, so this class knows
+/// nothing of rooms. A SignalR client's WebSocket that left HTTP
 /// runs here too, with no legacy protocol: its frames are the hub protocol already, and are copied into the hub's
 /// input as they come (see <see cref="ReceiveAsync"/>).
 /// </summary>
-internal sealed partial class LegacySession
+internal sealed partial class WebSocketSession
 {
     private const int ReceiveChunk = 4096;
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
     private static readonly byte RecordSeparator = 0x1e;
 
     private readonly WebSocket _socket;
-    private readonly LegacyConnectionContext _connection;
+    private readonly WebSocketConnectionContext _connection;
     private readonly ConnectionHandler _hub;
     private readonly LegacyHubProtocol? _protocol;
     private readonly long _maxFrameBytes;
@@ -39,7 +41,7 @@ internal sealed partial class LegacySession
     private string _closeReason = "";
 
     /// <param name="protocol">The legacy protocol the client speaks; none: a SignalR client, which speaks the hub's own.</param>
-    public LegacySession(WebSocket socket, LegacyConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol? protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Drain.DrainState draining, ILogger logger)
+    public WebSocketSession(WebSocket socket, WebSocketConnectionContext connection, ConnectionHandler hub, LegacyHubProtocol? protocol, long maxFrameBytes, RoomHubTelemetry telemetry, Drain.DrainState draining, ILogger logger)
     {
         _draining = draining;
         _telemetry = telemetry;
@@ -61,7 +63,7 @@ internal sealed partial class LegacySession
     public CorkingStream? Stream { get; init; }
 
     /// <summary>Where the hub writes its frames to the socket itself (the WebSocket left HTTP); none: the pump sends them.</summary>
-    public LegacyFrameWriter? Frames { get; init; }
+    public WebSocketFrameWriter? Frames { get; init; }
 
     /// <summary>
     /// Reads that asked the stream for bytes since the WebSocket last waited with nothing buffered (a zero-byte read),
@@ -96,7 +98,7 @@ internal sealed partial class LegacySession
     }
 
     private ITimer StartFrameDeadline() =>
-        TimeProvider.System.CreateTimer(static state => ((LegacySession)state!).CutStalledFrame(), this, FrameTimeout, Timeout.InfiniteTimeSpan);
+        TimeProvider.System.CreateTimer(static state => ((WebSocketSession)state!).CutStalledFrame(), this, FrameTimeout, Timeout.InfiniteTimeSpan);
 
     public async Task RunAsync(CancellationToken stopping)
     {
@@ -118,7 +120,7 @@ internal sealed partial class LegacySession
             var sending = _connection.HubOutput is { } hubOutput ? SendAsync(hubOutput) : null;
 
             // Each of them ends the wait (see End), as does the connection's abort, without a registration of its own.
-            using var onStopping = stopping.Register(static session => ((LegacySession)session!).End(), this);
+            using var onStopping = stopping.Register(static session => ((WebSocketSession)session!).End(), this);
             await _ended.Task.ConfigureAwait(false);
 
             // Whatever ended first, the rest follows in order: the hub stops reading and disconnects (leaving every room),
@@ -240,7 +242,7 @@ internal sealed partial class LegacySession
 
     /// <summary>
     /// Ends <see cref="RunAsync"/>'s wait: the receive, the hub or the pump has ended, the connection was aborted (see
-    /// <see cref="LegacyConnectionContext.Abort()"/>), or the server is stopping.
+    /// <see cref="WebSocketConnectionContext.Abort()"/>), or the server is stopping.
     /// </summary>
     internal void End() => _ended.TrySetResult();
 

@@ -4,13 +4,14 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Tests;
 
 /// <summary>A legacy session's own shutdown, over a WebSocket and a hub the test plays.</summary>
-public sealed class LegacySessionTests : IDisposable
+public sealed class WebSocketSessionTests : IDisposable
 {
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
 
@@ -21,10 +22,10 @@ public sealed class LegacySessionTests : IDisposable
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
         var options = new PipeOptions(useSynchronizationContext: false);
-        var connection = new LegacyConnectionContext(new DefaultHttpContext(), options, options, handoff: null);
+        var connection = new WebSocketConnectionContext(new DefaultHttpContext(), options, options, handoff: null);
         var hub = new ReadingHub();
         var socket = new FailingSocket();
-        var session = new LegacySession(socket, connection, hub, new LegacyHubProtocol(LegacyFormat.Bare), 1 << 20, telemetry, new Server.Internal.Drain.DrainState(), NullLogger.Instance);
+        var session = new WebSocketSession(socket, connection, hub, new LegacyHubProtocol(LegacyFormat.Bare), 1 << 20, telemetry, new Server.Internal.Drain.DrainState(), NullLogger.Instance);
         connection.Runner = session;
 
         // The fault is raised once the connection is torn down; the hub's connection ended (left its rooms) before that.

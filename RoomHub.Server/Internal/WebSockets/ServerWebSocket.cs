@@ -6,11 +6,11 @@ using System.Text;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Connections;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
-/// The server end of a legacy WebSocket that left HTTP (RFC 6455): it reads the client's frames straight from the
-/// connection's input, and writes its own (pongs, pings, the close) through the hub's <see cref="LegacyFrameWriter"/>,
+/// The server end of a WebSocket that left HTTP (RFC 6455), a legacy client's or a SignalR client's: it reads the client's frames straight from the
+/// connection's input, and writes its own (pongs, pings, the close) through the hub's <see cref="WebSocketFrameWriter"/>,
 /// which writes the hub's frames into the same output. An idle one waits on the input with nothing else in flight: no
 /// stream under it, no timer (its keep-alive and its frame deadline run on the connection's heartbeat, every second),
 /// no buffer.
@@ -33,7 +33,7 @@ namespace RoomHub.Server.Internal.Legacy;
 /// arrive whole within the session's frame timeout, or the connection is cut (the session watches payloads itself).
 /// </para>
 /// </remarks>
-internal sealed class LegacyWebSocket : WebSocket
+internal sealed class ServerWebSocket : WebSocket
 {
     private const byte Continuation = 0x0, Text = 0x1, Binary = 0x2, Close = 0x8, Ping = 0x9, Pong = 0xA;
     private const int MaxControlPayload = 125;
@@ -71,7 +71,7 @@ internal sealed class LegacyWebSocket : WebSocket
     /// <param name="keepAliveInterval">Zero: no pings.</param>
     /// <param name="keepAliveTimeout">Negative: no limit; the pings are then unanswered pongs, heartbeats the client need
     /// not answer. With no pings: how long the client may send nothing at all.</param>
-    public LegacyWebSocket(ConnectionHandoff connection, LegacyFrameWriter frames, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeSpan frameTimeout)
+    public ServerWebSocket(ConnectionHandoff connection, WebSocketFrameWriter frames, string? subProtocol, TimeSpan keepAliveInterval, TimeSpan keepAliveTimeout, TimeSpan frameTimeout)
     {
         _connection = connection;
         _input = connection.Transport.Input;
@@ -81,11 +81,11 @@ internal sealed class LegacyWebSocket : WebSocket
         _keepAliveTimeout = keepAliveTimeout < TimeSpan.Zero ? -1 : (long)keepAliveTimeout.TotalMilliseconds;
         _frameTimeout = frameTimeout == Timeout.InfiniteTimeSpan ? -1 : (long)frameTimeout.TotalMilliseconds;
         _heardAt = _pingedAt = Environment.TickCount64;
-        connection.OnHeartbeat(static self => ((LegacyWebSocket)self).Beat(), this);
+        connection.OnHeartbeat(static self => ((ServerWebSocket)self).Beat(), this);
     }
 
     /// <summary>Where this WebSocket's frames and the hub's go; its session is told when a frame header does not arrive whole in time.</summary>
-    public LegacyFrameWriter Frames { get; }
+    public WebSocketFrameWriter Frames { get; }
 
     public override WebSocketCloseStatus? CloseStatus => _closeStatus;
 
@@ -167,7 +167,7 @@ internal sealed class LegacyWebSocket : WebSocket
             static (received, self) =>
             {
                 var result = received.GetAwaiter().GetResult();
-                var socket = (LegacyWebSocket)self!;
+                var socket = (ServerWebSocket)self!;
                 return new WebSocketReceiveResult(result.Count, result.MessageType, result.EndOfMessage, socket._closeStatus, socket._closeDescription);
             },
             this,
@@ -565,10 +565,10 @@ internal sealed class LegacyWebSocket : WebSocket
     /// <summary>Writes one whole frame (a server's frames are not masked) through the hub's writer, which never waits.</summary>
     private void WriteFrame(byte opcode, ReadOnlySpan<byte> payload)
     {
-        var headerLength = LegacyFrameWriter.HeaderLength(payload.Length);
+        var headerLength = WebSocketFrameWriter.HeaderLength(payload.Length);
         var rented = headerLength + payload.Length > 256 ? ArrayPool<byte>.Shared.Rent(headerLength + payload.Length) : null;
         var frame = rented is null ? stackalloc byte[headerLength + payload.Length] : rented.AsSpan(0, headerLength + payload.Length);
-        LegacyFrameWriter.WriteHeader(frame, (byte)(0x80 | opcode), payload.Length);
+        WebSocketFrameWriter.WriteHeader(frame, (byte)(0x80 | opcode), payload.Length);
         payload.CopyTo(frame[headerLength..]);
         try
         {

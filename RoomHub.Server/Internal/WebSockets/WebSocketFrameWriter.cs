@@ -1,15 +1,16 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using RoomHub.Server.Internal.Legacy;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
 /// The hub's output of a handed-over WebSocket: each record the legacy hub protocol writes becomes a WebSocket text frame
 /// (or, for a SignalR client, each message the hub writes and flushes becomes a frame, see <see cref="Messages"/>)
 /// written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up since its
 /// last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
-/// stays within its request (see <see cref="LegacySession"/>), as long as the client keeps up.
+/// stays within its request (see <see cref="WebSocketSession"/>), as long as the client keeps up.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,12 +26,12 @@ namespace RoomHub.Server.Internal.Legacy;
 /// </para>
 /// <para>
 /// The hub writes one message at a time (SignalR's per-connection write lock). The WebSocket writes its own control
-/// frames (pings, pongs, the close) into the same output: <see cref="LegacyWebSocket"/> hands them to
+/// frames (pings, pongs, the close) into the same output: <see cref="ServerWebSocket"/> hands them to
 /// <see cref="WriteControl"/>: everything is written and flushed under one lock, and only this writer waits for the
 /// output's flushes (a pipe takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
 /// </para>
 /// </remarks>
-internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
+internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
 {
     /// <summary>A batch of a SignalR client's messages this large goes out at once, not on the work item.</summary>
     private const int MaxBatch = 64 * 1024;
@@ -72,7 +73,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     internal const int DefaultMoveChunk = 16 * 1024;
 
     /// <summary>Told if the hub refuses the connection in its handshake answer.</summary>
-    public LegacySession? Session { get; set; }
+    public WebSocketSession? Session { get; set; }
 
     /// <summary>
     /// A SignalR client's connection, whose transfer format says what its frames are: each flush of the hub's output
@@ -177,7 +178,7 @@ internal sealed class LegacyFrameWriter(PipeWriter output, RoomHubTelemetry tele
     }
 
     /// <summary>
-    /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="LegacyWebSocket"/> and never
+    /// A frame of the WebSocket's own (a ping, a pong, the close), written whole by <see cref="ServerWebSocket"/> and never
     /// made to wait: only the drain waits on the output's flush (a pipe takes one waiter). While a drain waits, what is
     /// written here is flushed when it wakes; a close frame wakes it at once, to drop the backlog. A pong to a client whose
     /// output is full is held, in place of the one held before (RFC 6455 lets an endpoint answer only the latest ping),

@@ -1,8 +1,9 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
+using RoomHub.Server.Internal.Legacy;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
 /// The upgraded stream under the WebSocket of a legacy or hub connection, able to hold writes back while
@@ -75,8 +76,8 @@ internal sealed class CorkingStream(Stream inner) : Stream
     {
     }
 
-    /// <summary>The legacy session reading through this stream, told of each read and whether it only waits for bytes (a zero-byte read).</summary>
-    public LegacySession? Reader { get; set; }
+    /// <summary>The WebSocket session reading through this stream, told of each read and whether it only waits for bytes (a zero-byte read).</summary>
+    public WebSocketSession? Reader { get; set; }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -190,7 +191,7 @@ internal sealed class CorkingStream(Stream inner) : Stream
         {
             var upgraded = await inner.UpgradeAsync().ConfigureAwait(false);
 
-            // A legacy WebSocket handed over reads and writes the connection's pipes itself (LegacyWebSocket).
+            // A legacy WebSocket handed over reads and writes the connection's pipes itself (ServerWebSocket).
             return Handoff is not null ? upgraded : Stream = new CorkingStream(connection?.OpenStream() ?? upgraded);
         }
     }

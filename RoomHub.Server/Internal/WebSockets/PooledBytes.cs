@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 internal static class PooledBytes
 {

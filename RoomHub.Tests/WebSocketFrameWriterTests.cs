@@ -5,8 +5,8 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
-using RoomHub.Server.Internal.Legacy;
 using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;
@@ -15,7 +15,7 @@ namespace RoomHub.Tests;
 /// The hub's writer of a legacy connection that left HTTP, over a connection output that the test reads frame by frame
 /// (or does not read), and an input it can write a client's bytes into.
 /// </summary>
-public sealed class LegacyFrameWriterTests : IDisposable
+public sealed class WebSocketFrameWriterTests : IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
@@ -27,14 +27,14 @@ public sealed class LegacyFrameWriterTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly Pipe _input = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Pipe _output = new(new PipeOptions(pauseWriterThreshold: OutputLimit, resumeWriterThreshold: OutputLimit / 2, useSynchronizationContext: false));
-    private readonly LegacyFrameWriter _writer;
+    private readonly WebSocketFrameWriter _writer;
     private readonly List<Frame> _received = [];
 
-    public LegacyFrameWriterTests()
+    public WebSocketFrameWriterTests()
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
         var backlog = new PipeOptions(pauseWriterThreshold: BacklogLimit, resumeWriterThreshold: BacklogLimit / 2, useSynchronizationContext: false);
-        _writer = new LegacyFrameWriter(_output.Writer, telemetry, backlog) { MoveChunk = MoveChunk };
+        _writer = new WebSocketFrameWriter(_output.Writer, telemetry, backlog) { MoveChunk = MoveChunk };
     }
 
     public void Dispose() => _services.Dispose();
@@ -101,7 +101,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
 
         _writer.Execute(); // The queued work item, run late.
         Assert.False(_output.Reader.TryRead(out var read) && !read.Buffer.IsEmpty, "written after the session ended");
-        Assert.Null(typeof(LegacyFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_writer));
+        Assert.Null(typeof(WebSocketFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_writer));
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
     {
         _writer.Messages = new TransferFormat();
         await _writer.FlushAsync();
-        var batch = typeof(LegacyFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var batch = typeof(WebSocketFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
         Assert.Null(batch.GetValue(_writer));
     }
 
@@ -206,7 +206,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
     public async Task NothingFollowsTheCloseFrameTheWebSocketSentByItselfNotEvenWhatWaitedInTheBacklog()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
-        var server = LegacyWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
+        var server = ServerWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
         while (_writer.Drained.IsCompleted)
         {
             await _writer.WriteAsync(Records(new string('x', 100)));
@@ -233,7 +233,7 @@ public sealed class LegacyFrameWriterTests : IDisposable
     public async Task PongsToAClientThatPingsAndDoesNotReadStayWithinTheOutputsLimit()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());
-        var server = LegacyWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
+        var server = ServerWebSocketTests.Over(_input.Reader, _output.Writer, _writer).Socket;
 
         // 500 pings of 125 bytes, then a text frame: once it is received, every ping before it has been answered or held.
         var ping = new byte[6 + 125];

@@ -7,18 +7,18 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
 /// An in-process connection handed to the rooms hub for one WebSocket this server reads and writes itself: a legacy
 /// client's, or a SignalR client's, once it has left HTTP (<see cref="IsLegacy"/>).
 /// The hub reads <see cref="Transport"/>'s input, which the session fills (<see cref="ClientInput"/>), and writes its
 /// output, which is either a pipe the pump sends from (<see cref="HubOutput"/>) or, once the WebSocket has left HTTP, the
-/// socket itself (<see cref="LegacyFrameWriter"/>). It keeps what the hub needs of the request that opened it (the user,
+/// socket itself (<see cref="WebSocketFrameWriter"/>). It keeps what the hub needs of the request that opened it (the user,
 /// the client's address, the session asked for, when the token expires), not the request itself, which ends once the
 /// handshake is answered (see <see cref="ConnectionHandoff"/>).
 /// </summary>
-internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureCollection,
+internal sealed class WebSocketConnectionContext : ConnectionContext, IFeatureCollection,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionUserFeature,
     IConnectionLifetimeFeature, IConnectionInherentKeepAliveFeature, IConnectionHeartbeatFeature, ITransferFormatFeature
 {
@@ -42,7 +42,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     /// <param name="frames">Where the hub's output goes straight to the socket; none: into a pipe, for the pump.</param>
     /// <param name="hubClient">The client speaks the SignalR hub protocol itself (a SignalR client); else the legacy protocol.</param>
     /// <param name="connectionId">A SignalR client's connection id, given by its negotiation; none: one is made.</param>
-    public LegacyConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null, bool hubClient = false, string? connectionId = null)
+    public WebSocketConnectionContext(HttpContext httpContext, PipeOptions inbound, PipeOptions outbound, ConnectionHandoff? handoff, PipeWriter? frames = null, bool hubClient = false, string? connectionId = null)
     {
         _handoff = handoff;
         IsLegacy = !hubClient;
@@ -183,7 +183,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     }
 
     /// <summary>The session running the connection, told when it is aborted.</summary>
-    public LegacySession? Runner { get; set; }
+    public WebSocketSession? Runner { get; set; }
 
     bool IFeatureCollection.IsReadOnly => false;
 
@@ -231,7 +231,7 @@ internal sealed class LegacyConnectionContext : ConnectionContext, IFeatureColle
     private static readonly Type[] OwnFeatures =
     [
         typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionTransportFeature), typeof(IConnectionUserFeature),
-        typeof(IConnectionLifetimeFeature), typeof(IConnectionInherentKeepAliveFeature), typeof(LegacyConnectionContext),
+        typeof(IConnectionLifetimeFeature), typeof(IConnectionInherentKeepAliveFeature), typeof(WebSocketConnectionContext),
         typeof(Security.IOutboundQueueFeature), typeof(Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol),
         typeof(IConnectionHeartbeatFeature), typeof(ITransferFormatFeature),
     ];

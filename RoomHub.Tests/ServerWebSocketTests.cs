@@ -7,8 +7,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
-using RoomHub.Server.Internal.Legacy;
 
 namespace RoomHub.Tests;
 
@@ -16,7 +16,7 @@ namespace RoomHub.Tests;
 /// The server end of a legacy WebSocket that left HTTP, over a connection whose input the test writes a client's
 /// frames into, whose output it reads the server's frames from, and whose heartbeat it beats.
 /// </summary>
-public sealed class LegacyWebSocketTests : IDisposable
+public sealed class ServerWebSocketTests : IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
@@ -300,24 +300,24 @@ public sealed class LegacyWebSocketTests : IDisposable
         Assert.Equal(WebSocketError.ConnectionClosedPrematurely, failed.WebSocketErrorCode);
     }
 
-    private (LegacyWebSocket Socket, TestConnection Connection) Open(TimeSpan? keepAliveInterval = null, TimeSpan? keepAliveTimeout = null, TimeSpan? frameTimeout = null)
+    private (ServerWebSocket Socket, TestConnection Connection) Open(TimeSpan? keepAliveInterval = null, TimeSpan? keepAliveTimeout = null, TimeSpan? frameTimeout = null)
     {
         var telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
-        var frames = new LegacyFrameWriter(_output.Writer, telemetry, new PipeOptions(useSynchronizationContext: false));
+        var frames = new WebSocketFrameWriter(_output.Writer, telemetry, new PipeOptions(useSynchronizationContext: false));
         return Over(_input.Reader, _output.Writer, frames, keepAliveInterval ?? TimeSpan.Zero, keepAliveTimeout ?? Timeout.InfiniteTimeSpan, frameTimeout ?? Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>A legacy WebSocket over a test connection of the given pipes, writing through <paramref name="frames"/>.</summary>
-    internal static (LegacyWebSocket Socket, TestConnection Connection) Over(PipeReader input, PipeWriter output, LegacyFrameWriter frames, TimeSpan? keepAliveInterval = null, TimeSpan? keepAliveTimeout = null, TimeSpan? frameTimeout = null)
+    internal static (ServerWebSocket Socket, TestConnection Connection) Over(PipeReader input, PipeWriter output, WebSocketFrameWriter frames, TimeSpan? keepAliveInterval = null, TimeSpan? keepAliveTimeout = null, TimeSpan? frameTimeout = null)
     {
         var connection = new TestConnection(new DuplexPipe(input, output));
         var handoff = new ConnectionHandoff(connection);
-        var socket = new LegacyWebSocket(handoff, frames, subProtocol: null, keepAliveInterval ?? TimeSpan.Zero, keepAliveTimeout ?? Timeout.InfiniteTimeSpan, frameTimeout ?? Timeout.InfiniteTimeSpan);
+        var socket = new ServerWebSocket(handoff, frames, subProtocol: null, keepAliveInterval ?? TimeSpan.Zero, keepAliveTimeout ?? Timeout.InfiniteTimeSpan, frameTimeout ?? Timeout.InfiniteTimeSpan);
         return (socket, connection);
     }
 
     /// <summary>Receives the rest of the current message, <paramref name="bufferSize"/> bytes at most at a time.</summary>
-    private static async Task<byte[]> RestOfMessageAsync(LegacyWebSocket socket, int bufferSize)
+    private static async Task<byte[]> RestOfMessageAsync(ServerWebSocket socket, int bufferSize)
     {
         var received = new List<byte>();
         var buffer = new byte[bufferSize];

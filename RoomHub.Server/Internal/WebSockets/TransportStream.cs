@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
 /// A stream over a connection's own pipes: reads from its input, writes to its output, and leaves both open (Kestrel

@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace RoomHub.Server.Internal.Legacy;
+namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
 /// The connections this instance's SignalR negotiate handed out lately, by connection token, so that a negotiated
