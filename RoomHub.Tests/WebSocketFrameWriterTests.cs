@@ -320,6 +320,20 @@ public sealed class WebSocketFrameWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task ATransportThatFailsUnderASignalRClientsBacklogReportsTheClientGoneToItsNextWrite()
+    {
+        _writer.Messages = new TransferFormat { ActiveFormat = Microsoft.AspNetCore.Connections.TransferFormat.Text };
+        while (_writer.Drained.IsCompleted)
+        {
+            await _writer.WriteAsync(Encoding.UTF8.GetBytes(new string('x', 100) + "\u001e"));
+        }
+
+        await _output.Reader.CompleteAsync(new SocketException((int)SocketError.TimedOut));
+        await _writer.Drained.WaitAsync(Deadline);
+        Assert.True((await _writer.WriteAsync("late\u001e"u8.ToArray()).AsTask().WaitAsync(Deadline)).IsCompleted);
+    }
+
+    [Fact]
     public async Task CancelingTheTokenOfTheWriteThatFilledTheOutputLosesNoFrame()
     {
         await _writer.WriteAsync("{}\u001e"u8.ToArray());

@@ -565,6 +565,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
         backlog.Reader.Complete();
         backlog.Writer.Complete();
+        _gone |= gone; // A SignalR client's later writes, which are batched, are told at once too.
         if (!gone && !_ended)
         {
             if (!_closeSent)
