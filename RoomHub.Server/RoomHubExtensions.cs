@@ -83,6 +83,7 @@ public static class RoomHubExtensions
             .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
 
         services.AddHostedService<RoomHubHeartbeat>();
+        services.AddHostedService<IdleCompaction>();
         if (!string.IsNullOrWhiteSpace(ResolveRedis(configuration)))
         {
             services.AddSingleton<RedisConnection>();

@@ -79,6 +79,14 @@ public sealed class RoomHubOptions
     /// </summary>
     public int MaxSendsInFlight { get; set; } = 1000;
 
+    /// <summary>
+    /// Whether the instance compacts its heap once, when it falls quiet after a burst of connects (at least 1,000 since
+    /// the last time, then 30 s of allocating next to nothing, at most every 10 minutes), giving back the memory the
+    /// burst left between its connections' objects. The compaction pauses the process, about 0.5 s at 300 MB of heap
+    /// on 2 cores. Default <see langword="true"/>.
+    /// </summary>
+    public bool CompactWhenIdle { get; set; } = true;
+
     /// <summary>Settings of the legacy raw-JSON WebSocket endpoint.</summary>
     public LegacyEndpointOptions Legacy { get; set; } = new();
 

@@ -212,8 +212,12 @@ internal sealed class ConnectionRegistry
     private readonly RoomCounts _rooms = new();
     private int _signalR;
     private int _legacy;
+    private long _opened;
 
     public int SignalRCount => Volatile.Read(ref _signalR);
+
+    /// <summary>Connections registered since the start.</summary>
+    public long Opened => Interlocked.Read(ref _opened);
 
     public int LegacyCount => Volatile.Read(ref _legacy);
 
@@ -224,6 +228,7 @@ internal sealed class ConnectionRegistry
     {
         if (_connections.TryAdd(state.ConnectionId, state))
         {
+            Interlocked.Increment(ref _opened);
             state.CountIn(_rooms);
             Interlocked.Increment(ref state.Transport == Legacy ? ref _legacy : ref _signalR);
         }
