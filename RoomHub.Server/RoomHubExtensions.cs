@@ -10,12 +10,12 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using RoomHub.Contracts;
 using Microsoft.AspNetCore.SignalR.Protocol;
-using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
 using RoomHub.Server.Internal.Drain;
 using RoomHub.Server.Internal.Engine;
 using RoomHub.Server.Internal.Legacy;
 using RoomHub.Server.Internal.Security;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Server;
 

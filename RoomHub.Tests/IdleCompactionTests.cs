@@ -12,7 +12,7 @@ public sealed class IdleCompactionTests
     private static readonly TimeSpan Check = IdleCompaction.CheckInterval;
     private const long QuietStep = 100 * 1024; // Bytes allocated per check while quiet: an idle instance's pings.
 
-    private readonly IdleCompactionPolicy _policy = new();
+    private readonly IdleCompactionPolicy _policy = new(Frequency);
     private long _now = 1_000 * Frequency;
     private long _allocated = 1L << 30;
     private long _opened;
@@ -96,6 +96,6 @@ public sealed class IdleCompactionTests
     {
         _now += Check.Ticks;
         _allocated += allocatedSince;
-        return _policy.ShouldCompact(_now, Frequency, _allocated, _opened);
+        return _policy.ShouldCompact(_now, _allocated, _opened);
     }
 }

@@ -7,8 +7,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.WebSockets;
 
 namespace RoomHub.Tests;
 

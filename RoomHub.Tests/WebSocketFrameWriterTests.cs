@@ -5,8 +5,8 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
-using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.WebSockets;
 using RoomHub.Tests.Infrastructure;
 
 namespace RoomHub.Tests;

@@ -24,15 +24,16 @@ internal sealed partial class IdleCompaction(IOptions<RoomHubOptions> options, C
             return;
         }
 
-        var policy = new IdleCompactionPolicy();
+        var policy = new IdleCompactionPolicy(time.TimestampFrequency);
         using var timer = new PeriodicTimer(CheckInterval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                if (policy.ShouldCompact(time.GetTimestamp(), time.TimestampFrequency, GC.GetTotalAllocatedBytes(), connections.Opened))
+                var now = time.GetTimestamp();
+                if (policy.ShouldCompact(now, GC.GetTotalAllocatedBytes(), connections.Opened))
                 {
-                    Compact(policy, time.GetTimestamp());
+                    Compact(policy, now);
                 }
             }
         }
@@ -61,7 +62,8 @@ internal sealed partial class IdleCompaction(IOptions<RoomHubOptions> options, C
 /// over <see cref="QuietFor"/>, and at most once per <see cref="MinimumInterval"/>. An instance that is busy, or that
 /// saw no burst, is never paused.
 /// </summary>
-internal sealed class IdleCompactionPolicy
+/// <param name="frequency">Timestamp ticks per second.</param>
+internal sealed class IdleCompactionPolicy(long frequency)
 {
     internal const int MinimumConnects = 1000;
     internal const long QuietBytesPerSecond = 4 * 1024 * 1024;
@@ -78,10 +80,10 @@ internal sealed class IdleCompactionPolicy
     private (long At, long Allocated)? _previous;
 
     /// <summary>
-    /// Whether to compact now (<paramref name="now"/> a timestamp of <paramref name="frequency"/> ticks per second), given
-    /// the bytes the process has allocated so far and the connections opened so far. Called at every check.
+    /// Whether to compact now (<paramref name="now"/> a timestamp), given the bytes the process has allocated so far and
+    /// the connections opened so far. Called at every check.
     /// </summary>
-    public bool ShouldCompact(long now, long frequency, long allocated, long opened)
+    public bool ShouldCompact(long now, long allocated, long opened)
     {
         var previous = _previous;
         _previous = (now, allocated);
@@ -90,7 +92,7 @@ internal sealed class IdleCompactionPolicy
             return false;
         }
 
-        if (allocated - last.Allocated > QuietBytesPerSecond * Seconds(now - last.At, frequency))
+        if (allocated - last.Allocated > QuietBytesPerSecond * Seconds(now - last.At))
         {
             _quietSince = null; // Busy.
             return false;
@@ -98,8 +100,8 @@ internal sealed class IdleCompactionPolicy
 
         var quietSince = _quietSince ??= last.At;
         if (opened - _openedAtLast < MinimumConnects
-            || Seconds(now - quietSince, frequency) < QuietFor.TotalSeconds
-            || (_lastCompaction is { } compacted && Seconds(now - compacted, frequency) < MinimumInterval.TotalSeconds))
+            || Seconds(now - quietSince) < QuietFor.TotalSeconds
+            || (_lastCompaction is { } compacted && Seconds(now - compacted) < MinimumInterval.TotalSeconds))
         {
             return false;
         }
@@ -116,5 +118,5 @@ internal sealed class IdleCompactionPolicy
         _previous = (now, allocated);
     }
 
-    private static double Seconds(long ticks, long frequency) => (double)ticks / frequency;
+    private double Seconds(long ticks) => (double)ticks / frequency;
 }
