@@ -83,23 +83,23 @@ public sealed class WebSocketFrameWriterTests : IDisposable
     }
 
     /// <summary>
-    /// The session is over (its WebSocket aborted, say, so no close frame went out) with a message still batched: the work
-    /// item, running late, must not write into the output, which Kestrel completes and gives back once the session returns.
+    /// The session is over (its WebSocket aborted, say, so no close frame went out) with a message still batched: the flush
+    /// round, running late, must not write into the output, which Kestrel completes and gives back once the session returns.
     /// </summary>
     [Fact]
-    public void AWorkItemThatRunsAfterTheSessionEndedWritesNothing()
+    public void AFlushRoundThatRunsAfterTheSessionEndedWritesNothing()
     {
         _writer.Messages = new TransferFormat();
         Assert.True(_writer.WriteAsync("late\u001e"u8.ToArray()).IsCompleted);
         _writer.End();
 
-        // Whatever the pool's work item sent before the end is taken; nothing may come after it, and no batch is held.
+        // Whatever the pool's flush round sent before the end is taken; nothing may come after it, and no batch is held.
         if (_output.Reader.TryRead(out var before))
         {
             _output.Reader.AdvanceTo(before.Buffer.End);
         }
 
-        _writer.Execute(); // The queued work item, run late.
+        _writer.FlushDeferred(); // The flush round, run late.
         Assert.False(_output.Reader.TryRead(out var read) && !read.Buffer.IsEmpty, "written after the session ended");
         Assert.Null(typeof(WebSocketFrameWriter).GetField("_batch", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(_writer));
     }
@@ -120,7 +120,7 @@ public sealed class WebSocketFrameWriterTests : IDisposable
         _writer.Messages = new TransferFormat();
         await _output.Reader.CompleteAsync();
         await _writer.WriteAsync("a\u001e"u8.ToArray());
-        _writer.Execute();
+        _writer.FlushDeferred();
         Assert.True((await _writer.WriteAsync("b\u001e"u8.ToArray())).IsCompleted);
     }
 
@@ -140,7 +140,7 @@ public sealed class WebSocketFrameWriterTests : IDisposable
         var sent = 0;
         while (_writer.Drained.IsCompleted)
         {
-            Assert.True((await _writer.WriteAsync(Records(Message(sent++)))).IsCompleted is false);
+            Assert.True((await WriteAndFlushAsync(Records(Message(sent++)))).IsCompleted is false);
         }
 
         var inOutput = sent;
@@ -180,7 +180,7 @@ public sealed class WebSocketFrameWriterTests : IDisposable
         var sent = 0;
         while (_writer.Drained.IsCompleted)
         {
-            await _writer.WriteAsync(Records(Message(sent++)));
+            await WriteAndFlushAsync(Records(Message(sent++)));
         }
 
         var inOutput = sent;
@@ -340,8 +340,10 @@ public sealed class WebSocketFrameWriterTests : IDisposable
         using var canceled = new CancellationTokenSource();
         var big = new string('b', 300);
         await _writer.WriteAsync(Records(big), canceled.Token);
-        Assert.False(_writer.Drained.IsCompleted);
-        await _writer.WriteAsync(Records("m1"));
+
+        // The frame fills the output once its thread's flush round flushes it: from then on a backlog holds what follows.
+        await Poll.UntilAsync(() => !_writer.Drained.IsCompleted, "a backlog behind the full output", Deadline);
+        await _writer.WriteAsync(Records("m1"), canceled.Token);
         await canceled.CancelAsync();
         await _writer.WriteAsync(Records("m2"));
 
@@ -356,6 +358,17 @@ public sealed class WebSocketFrameWriterTests : IDisposable
         await _writer.CompleteAsync();
         Assert.True((await _writer.WriteAsync(Records("late"))).IsCompleted);
         Assert.False(_output.Reader.TryRead(out _));
+    }
+
+    /// <summary>
+    /// Writes, then flushes at once what the write left for its thread's flush round (which, run later, finds nothing to
+    /// do): the test knows which frames went into the output before a backlog formed.
+    /// </summary>
+    private async Task<FlushResult> WriteAndFlushAsync(byte[] records)
+    {
+        var result = await _writer.WriteAsync(records);
+        _writer.FlushDeferred();
+        return result;
     }
 
     private static string Message(int i) => $"message {i} " + new string('x', 100);

@@ -31,9 +31,9 @@ namespace RoomHub.Server.Internal.WebSockets;
 /// output's flushes (a pipe takes one waiter). The session sends its close frame once the backlog is empty (<see cref="Drained"/>).
 /// </para>
 /// </remarks>
-internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter, IThreadPoolWorkItem
+internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry telemetry, PipeOptions backlogOptions) : PipeWriter
 {
-    /// <summary>A batch of a SignalR client's messages this large goes out at once, not on the work item.</summary>
+    /// <summary>What waits for a flush round (a SignalR client's batch, or legacy frames) goes out at once when this large.</summary>
     private const int MaxBatch = 64 * 1024;
 
     private static readonly ValueTask<FlushResult> Ended = new(new FlushResult(isCanceled: false, isCompleted: true));
@@ -84,11 +84,16 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
     /// <summary>
     /// A SignalR client's messages written since its last frame went out, rented while it holds any: they leave together,
-    /// in one frame, from a work item queued by the first of them (see <see cref="Execute"/>).
+    /// in one frame, when the writing thread's flush round comes (see <see cref="FlushRound"/>).
     /// </summary>
     private byte[]? _batch;
     private int _batchLength;
-    private bool _batchQueued;
+
+    /// <summary>Bytes of legacy frames written into the output since its last flush, which the flush round flushes.</summary>
+    private int _unflushed;
+
+    /// <summary>In a flush round that has not flushed this writer yet: a write joins no other.</summary>
+    private bool _inRound;
 
     /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
     private bool _gone;
@@ -268,6 +273,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         var records = new ReadOnlySequence<byte>(written);
 
         var delivered = 0;
+        var join = false;
         ValueTask<FlushResult> result;
         lock (_gate)
         {
@@ -280,7 +286,40 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             var backlog = _backlog;
             if (messages is not null && backlog is null)
             {
-                return Batch(written.Span);
+                result = Batch(written.Span, out join);
+                goto Written;
+            }
+
+            if (backlog is null)
+            {
+                if (_gone)
+                {
+                    return Ended;
+                }
+
+                if (written.IsEmpty)
+                {
+                    return Written; // The handshake answer alone: no frame, nothing to flush.
+                }
+
+                try
+                {
+                    WriteHeldPong();
+                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+                    {
+                        WriteFrame(_output, payload.FirstSpan, TextFrame);
+                        delivered += delivery ? 1 : 0;
+                    }
+                }
+                catch (Exception)
+                {
+                    _gone = true;
+                    return Ended;
+                }
+
+                _unflushed += written.Length;
+                result = _unflushed < MaxBatch ? Deferred(out join) : FlushOutput();
+                goto Written;
             }
 
             ValueTask<FlushResult> flush;
@@ -321,12 +360,75 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             result = backlog is not null ? flush : Flushed(flush);
         }
 
+        Written:
         for (; delivered > 0; delivered--)
         {
             telemetry.Delivered(ConnectionRegistry.Legacy);
         }
 
+        FlushRound.Wrote(this, join);
         return result;
+    }
+
+    /// <summary>What was written waits for a flush round (under the lock): <paramref name="join"/> if this writer is in none yet.</summary>
+    private ValueTask<FlushResult> Deferred(out bool join)
+    {
+        join = !_inRound;
+        _inRound = true;
+        return Written;
+    }
+
+    /// <summary>Flushes the legacy frames written into the output (under the lock, with no backlog), noting a client that is gone.</summary>
+    private ValueTask<FlushResult> FlushOutput()
+    {
+        _unflushed = 0;
+        try
+        {
+            var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
+            _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
+            return flushed;
+        }
+        catch (Exception)
+        {
+            _gone = true;
+            return Ended;
+        }
+    }
+
+    /// <summary>
+    /// The flush round: sends a SignalR client's batch, or flushes the legacy frames written into the output, if a control
+    /// frame or a large write has not done so already. Nothing goes out after the close frame or to a client that is gone,
+    /// and a batch waits in no backlog (it goes out before one is made).
+    /// </summary>
+    internal void FlushDeferred()
+    {
+        lock (_gate)
+        {
+            _inRound = false;
+            if (_closeSent || _gone || _backlog is not null)
+            {
+                DropBatch();
+                return;
+            }
+
+            if (_batchLength > 0)
+            {
+                try
+                {
+                    WriteHeldPong();
+                }
+                catch (Exception)
+                {
+                    // The transport failed: SendBatch finds the same and lets the batch go.
+                }
+
+                _ = SendBatch();
+            }
+            else if (_unflushed > 0)
+            {
+                _ = FlushOutput();
+            }
+        }
     }
 
     /// <summary>
@@ -353,13 +455,14 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     }
 
     /// <summary>
-    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). The first one queues the work item
-    /// that sends the batch, so what piles up meanwhile leaves in one frame, as SignalR's own transport sends what its
+    /// Adds a SignalR client's message to its batch (under the lock, with no backlog). The batch goes out with the writing
+    /// thread's flush round, so what piles up meanwhile leaves in one frame, as SignalR's own transport sends what its
     /// pipe holds in one WebSocket message: the client then takes many messages per frame it reads. A batch that grows
     /// large goes out at once, its flush then telling the hub whether the client keeps up.
     /// </summary>
-    private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message)
+    private ValueTask<FlushResult> Batch(ReadOnlySpan<byte> message, out bool join)
     {
+        join = false;
         if (_gone)
         {
             return Ended;
@@ -380,18 +483,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
         message.CopyTo(_batch.AsSpan(_batchLength));
         _batchLength += message.Length;
-        if (_batchLength < MaxBatch)
-        {
-            if (!_batchQueued)
-            {
-                _batchQueued = true;
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-            }
-
-            return Written;
-        }
-
-        return SendBatch();
+        return _batchLength < MaxBatch ? Deferred(out join) : SendBatch();
     }
 
     /// <summary>Writes the batch and flushes it (under the lock, with no backlog), noting a client that is gone.</summary>
@@ -413,7 +505,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     }
 
     /// <summary>
-    /// The session is over: nothing is written from now on, not even by a work item still queued, which would otherwise
+    /// The session is over: nothing is written from now on, not even by a flush round still to come, which would otherwise
     /// write into an output Kestrel completes (and whose memory it gives back) once the session has returned. A batch
     /// still held is let go.
     /// </summary>
@@ -438,33 +530,6 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     }
 
     private static ArrayPool<byte> BatchArrays => SegmentPool.Instance.Arrays;
-
-    /// <summary>Sends the batch, if it still holds anything (a control frame or a large batch may have sent it already).</summary>
-    public void Execute()
-    {
-        lock (_gate)
-        {
-            _batchQueued = false;
-            if (_closeSent || _gone || _backlog is not null || _batchLength == 0)
-            {
-                // Nothing may follow the close frame; a client that is gone reads nothing; a batch waits in no backlog
-                // (it goes out before one is made).
-                DropBatch();
-                return;
-            }
-
-            try
-            {
-                WriteHeldPong();
-            }
-            catch (Exception)
-            {
-                // The transport failed: SendBatch finds the same and lets the batch go.
-            }
-
-            _ = SendBatch();
-        }
-    }
 
     /// <summary>Writes the batch into the output as one frame, text or binary as the client's protocol is, and lets it go (under the lock).</summary>
     private void WriteBatch()

@@ -1,0 +1,187 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using RoomHub.Server.Internal;
+using RoomHub.Server.Internal.WebSockets;
+
+namespace RoomHub.Tests;
+
+/// <summary>
+/// Legacy frames wait in their connection's output for the flush round of the thread that wrote them, so that one
+/// message delivered to many members, or several delivered together, leave each connection in one send. The tests hold
+/// the rounds of the thread they run on (each is synchronous, start to end on one thread) and run them when they choose.
+/// </summary>
+public sealed class FlushRoundTests : IDisposable
+{
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly RoomHubTelemetry _telemetry;
+    private readonly List<FlushRound> _held = [];
+
+    public FlushRoundTests()
+    {
+        _telemetry = new RoomHubTelemetry(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), new ConnectionRegistry());
+    }
+
+    public void Dispose() => _services.Dispose();
+
+    [Fact]
+    public void FramesToSeveralConnectionsLeaveTogetherWhenTheThreadsRoundRuns() => Held(() =>
+    {
+        var connections = Enumerable.Range(0, 3).Select(_ => Connect()).ToArray();
+        for (var i = 0; i < 5; i++)
+        {
+            foreach (var (writer, _) in connections)
+            {
+                Assert.True(writer.WriteAsync(Records($"m{i}")).IsCompleted);
+            }
+        }
+
+        Assert.All(connections, c => Assert.Empty(Unread(c.Output)));
+        var round = Assert.Single(_held);
+
+        round.Execute();
+        foreach (var (_, output) in connections)
+        {
+            Assert.Equal(["m0", "m1", "m2", "m3", "m4"], Frames(Unread(output)));
+        }
+    });
+
+    [Fact]
+    public void ARoundThatRanTakesNoMoreWritersAndAWriteAfterItStartsTheNext() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        writer.WriteAsync(Records("first"));
+        _held[0].Execute();
+        _held[0].Execute(); // Once only: nothing is flushed twice, nothing breaks.
+        Assert.Equal(["first"], Frames(Take(output)));
+
+        writer.WriteAsync(Records("second"));
+        Assert.Equal(2, _held.Count);
+        Assert.Empty(Unread(output));
+        _held[1].Execute();
+        Assert.Equal(["second"], Frames(Take(output)));
+    });
+
+    [Fact]
+    public void AThreadThatKeepsWritingFlushesItsRoundItself() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        for (var i = 0; i < FlushRound.MaxWrites - 1; i++)
+        {
+            writer.WriteAsync(Records("x"));
+        }
+
+        Assert.Empty(Unread(output));
+        writer.WriteAsync(Records("x"));
+        Assert.Equal(FlushRound.MaxWrites, Frames(Take(output)).Count);
+        _held[0].Execute(); // The queued work item, run after the thread flushed its round: nothing more to send.
+        Assert.Empty(Unread(output));
+    });
+
+    [Fact]
+    public void AConnectionWithALotUnflushedIsFlushedAtOnce() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        var large = new string('l', 40_000);
+        writer.WriteAsync(Records(large));
+        Assert.Empty(Unread(output));
+        writer.WriteAsync(Records(large));
+        Assert.Equal([large, large], Frames(Take(output)));
+    });
+
+    [Fact]
+    public void NothingIsFlushedAfterTheSessionEnded() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        writer.WriteAsync(Records("late"));
+        writer.End();
+        _held[0].Execute();
+        Assert.Empty(Unread(output));
+    });
+
+    /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/>.</summary>
+    private void Held(Action test)
+    {
+        FlushRound.HoldOnThisThread(_held);
+        try
+        {
+            test();
+        }
+        finally
+        {
+            FlushRound.HoldOnThisThread(null);
+        }
+    }
+
+    /// <summary>A legacy connection's writer past its handshake answer, over an output the test reads.</summary>
+    private (WebSocketFrameWriter Writer, Pipe Output) Connect()
+    {
+        var output = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
+        var writer = new WebSocketFrameWriter(output.Writer, _telemetry, new PipeOptions(useSynchronizationContext: false));
+        Assert.True(writer.WriteAsync("{}\u001e"u8.ToArray()).IsCompleted);
+        Assert.Empty(_held);
+        return (writer, output);
+    }
+
+    /// <summary>What a flush made readable, left unread; empty if nothing was flushed.</summary>
+    private static byte[] Unread(Pipe output)
+    {
+        if (!output.Reader.TryRead(out var read))
+        {
+            return [];
+        }
+
+        var bytes = read.Buffer.ToArray();
+        output.Reader.AdvanceTo(read.Buffer.Start);
+        return bytes;
+    }
+
+    /// <summary>What a flush made readable, taken in one read.</summary>
+    private static byte[] Take(Pipe output)
+    {
+        Assert.True(output.Reader.TryRead(out var read), "nothing was flushed");
+        var bytes = read.Buffer.ToArray();
+        output.Reader.AdvanceTo(read.Buffer.End);
+        return bytes;
+    }
+
+    /// <summary>The text of the unmasked text frames in <paramref name="bytes"/>, which hold whole frames only.</summary>
+    private static List<string> Frames(byte[] bytes)
+    {
+        var texts = new List<string>();
+        var at = 0;
+        while (at < bytes.Length)
+        {
+            Assert.Equal(0x81, bytes[at]); // FIN, text
+            int length = bytes[at + 1];
+            var header = 2;
+            if (length == 126)
+            {
+                length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(at + 2));
+                header = 4;
+            }
+            else if (length == 127)
+            {
+                length = (int)BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(at + 2));
+                header = 10;
+            }
+
+            texts.Add(Encoding.UTF8.GetString(bytes, at + header, length));
+            at += header + length;
+        }
+
+        return texts;
+    }
+
+    /// <summary>Records as the legacy hub protocol writes them: a length (with the delivery flag), then the text.</summary>
+    private static byte[] Records(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var record = new byte[4 + bytes.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(record, bytes.Length | unchecked((int)0x80000000));
+        bytes.CopyTo(record, 4);
+        return record;
+    }
+}
