@@ -53,8 +53,10 @@ internal sealed class CommandSequencer
     /// <summary>One send's place in line. <see cref="Finish"/> must be called however the send ends.</summary>
     internal sealed class SendTurn
     {
-        private readonly TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _published = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The next send, waiting for this one's store or publish to be issued, issues its own right away on this thread
+        // (see RoomOrder.Turn).
+        private readonly TaskCompletionSource _stored = new();
+        private readonly TaskCompletionSource _published = new();
         private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>Completes when the last command before this send that is not a send has finished.</summary>
