@@ -8,9 +8,10 @@ namespace RoomHub.Server.Internal.WebSockets;
 /// <summary>
 /// The hub's output of a handed-over WebSocket: each record the legacy hub protocol writes becomes a WebSocket text frame
 /// (or, for a SignalR client, each message the hub writes and flushes becomes a frame, see <see cref="Messages"/>)
-/// written straight into the connection's output, where Kestrel's socket sender sends whatever has piled up since its
-/// last send. No pipe and no pump stand between the hub and the socket, as they do for a legacy WebSocket that
-/// stays within its request (see <see cref="WebSocketSession"/>), as long as the client keeps up.
+/// written straight into the connection's output and flushed with the writing thread's <see cref="FlushRound"/>, so that
+/// Kestrel's socket sender sends what a burst of deliveries wrote in one send. No pipe and no pump stand between the hub
+/// and the socket, as they do for a legacy WebSocket that stays within its request (see <see cref="WebSocketSession"/>),
+/// as long as the client keeps up.
 /// </summary>
 /// <remarks>
 /// <para>
