@@ -379,7 +379,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         return Written;
     }
 
-    /// <summary>Flushes the legacy frames written into the output (under the lock, with no backlog), noting a client that is gone.</summary>
+    /// <summary>Flushes what was written into the output (under the lock, with no backlog), noting a client that is gone.</summary>
     private ValueTask<FlushResult> FlushOutput()
     {
         _unflushed = 0;
@@ -493,9 +493,6 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         try
         {
             WriteBatch();
-            var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
-            _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
-            return flushed;
         }
         catch (Exception)
         {
@@ -503,6 +500,8 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             _gone = true;
             return Ended;
         }
+
+        return FlushOutput();
     }
 
     /// <summary>
