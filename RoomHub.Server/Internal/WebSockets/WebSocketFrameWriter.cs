@@ -288,7 +288,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             if (messages is not null && backlog is null)
             {
                 result = Batch(written.Span, out join);
-                goto Written;
+                goto AfterWrite;
             }
 
             if (backlog is null)
@@ -320,7 +320,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
                 _unflushed += written.Length;
                 result = _unflushed < MaxBatch ? Deferred(out join) : FlushOutput();
-                goto Written;
+                goto AfterWrite;
             }
 
             ValueTask<FlushResult> flush;
@@ -361,7 +361,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             result = backlog is not null ? flush : Flushed(flush);
         }
 
-        Written:
+        AfterWrite:
         for (; delivered > 0; delivered--)
         {
             telemetry.Delivered(ConnectionRegistry.Legacy);
