@@ -285,13 +285,34 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             }
 
             var backlog = _backlog;
-            if (messages is not null && backlog is null)
+            if (backlog is not null)
+            {
+                try
+                {
+                    var target = backlog.Writer;
+                    if (messages is null)
+                    {
+                        delivered = WriteRecords(target, records);
+                    }
+                    else if (!written.IsEmpty)
+                    {
+                        WriteFrame(target, written.Span, MessageFrame);
+                    }
+
+                    // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch.
+                    result = target.FlushAsync(cancellationToken);
+                }
+                catch (Exception)
+                {
+                    // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
+                    return Ended;
+                }
+            }
+            else if (messages is not null)
             {
                 result = Batch(written.Span, out join);
-                goto AfterWrite;
             }
-
-            if (backlog is null)
+            else
             {
                 if (_gone)
                 {
@@ -306,11 +327,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
                 try
                 {
                     WriteHeldPong();
-                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
-                    {
-                        WriteFrame(_output, payload.FirstSpan, TextFrame);
-                        delivered += delivery ? 1 : 0;
-                    }
+                    delivered = WriteRecords(_output, records);
                 }
                 catch (Exception)
                 {
@@ -320,48 +337,9 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
                 _unflushed += written.Length;
                 result = _unflushed < MaxBatch ? Deferred(out join) : FlushOutput();
-                goto AfterWrite;
             }
-
-            ValueTask<FlushResult> flush;
-            try
-            {
-                if (backlog is null)
-                {
-                    WriteHeldPong();
-                }
-
-                var target = backlog?.Writer ?? _output;
-                if (messages is not null)
-                {
-                    if (!written.IsEmpty)
-                    {
-                        WriteFrame(target, written.Span, MessageFrame);
-                    }
-                }
-                else
-                {
-                    while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
-                    {
-                        WriteFrame(target, payload.FirstSpan, TextFrame);
-                        delivered += delivery ? 1 : 0;
-                    }
-                }
-
-                // Behind a backlog, its flush, which pauses at the outbound limit, is the guard's to watch. The output's
-                // never carries the caller's token: the frames are in already, and a canceled wait would drop the backlog.
-                flush = backlog is not null ? backlog.Writer.FlushAsync(cancellationToken) : _output.FlushAsync(CancellationToken.None);
-            }
-            catch (Exception)
-            {
-                // The transport failed (Kestrel completes the output with the socket's error): the client is gone.
-                return Ended;
-            }
-
-            result = backlog is not null ? flush : Flushed(flush);
         }
 
-        AfterWrite:
         for (; delivered > 0; delivered--)
         {
             telemetry.Delivered(ConnectionRegistry.Legacy);
@@ -369,6 +347,19 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
 
         FlushRound.Wrote(this, join);
         return result;
+    }
+
+    /// <summary>Writes each of the legacy hub protocol's records as a text frame; returns how many of them are deliveries.</summary>
+    private static int WriteRecords(PipeWriter target, ReadOnlySequence<byte> records)
+    {
+        var delivered = 0;
+        while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
+        {
+            WriteFrame(target, payload.FirstSpan, TextFrame);
+            delivered += delivery ? 1 : 0;
+        }
+
+        return delivered;
     }
 
     /// <summary>What was written waits for a flush round (under the lock): <paramref name="join"/> if this writer is in none yet.</summary>
@@ -385,6 +376,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         _unflushed = 0;
         try
         {
+            // Never with the caller's token: the frames are in already, and a canceled wait would drop the backlog.
             var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
             _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
             return flushed;
