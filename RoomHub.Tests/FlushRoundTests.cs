@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
@@ -154,34 +153,14 @@ public sealed class FlushRoundTests : IDisposable
         var at = 0;
         while (at < bytes.Length)
         {
-            Assert.Equal(0x81, bytes[at]); // FIN, text
-            int length = bytes[at + 1];
-            var header = 2;
-            if (length == 126)
-            {
-                length = BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(at + 2));
-                header = 4;
-            }
-            else if (length == 127)
-            {
-                length = (int)BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(at + 2));
-                header = 10;
-            }
-
-            texts.Add(Encoding.UTF8.GetString(bytes, at + header, length));
-            at += header + length;
+            Assert.True(WebSocketFrameWriterTests.Frame.TryParse(bytes.AsSpan(at), out var frame, out var length), "a frame cut short");
+            Assert.Equal(0x81, frame.First); // FIN, text
+            texts.Add(frame.Text);
+            at += length;
         }
 
         return texts;
     }
 
-    /// <summary>Records as the legacy hub protocol writes them: a length (with the delivery flag), then the text.</summary>
-    private static byte[] Records(string text)
-    {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        var record = new byte[4 + bytes.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(record, bytes.Length | unchecked((int)0x80000000));
-        bytes.CopyTo(record, 4);
-        return record;
-    }
+    private static byte[] Records(string text) => WebSocketFrameWriterTests.Records(text);
 }

@@ -374,7 +374,7 @@ public sealed class WebSocketFrameWriterTests : IDisposable
     private static string Message(int i) => $"message {i} " + new string('x', 100);
 
     /// <summary>Records as the legacy hub protocol writes them: a length (with the delivery flag), then the text.</summary>
-    private static byte[] Records(params string[] texts)
+    internal static byte[] Records(params string[] texts)
     {
         var buffer = new ArrayBufferWriter<byte>();
         foreach (var text in texts)
@@ -423,7 +423,7 @@ public sealed class WebSocketFrameWriterTests : IDisposable
     }
 
     /// <summary>A frame as a server sends it (unmasked): its first byte (FIN and opcode) and its payload as text.</summary>
-    private sealed record Frame(byte First, string Text)
+    internal sealed record Frame(byte First, string Text)
     {
         public static bool TryParse(ReadOnlySpan<byte> bytes, out Frame frame, out int length)
         {
