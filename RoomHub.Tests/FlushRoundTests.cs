@@ -100,6 +100,25 @@ public sealed class FlushRoundTests : IDisposable
         Assert.Empty(Unread(output));
     });
 
+    [Fact]
+    public void AFrameOfTheWebSocketsOwnLeavesAfterTheFramesWrittenBeforeItAndTakesThemAlong() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        writer.WriteAsync(Records("a"));
+        writer.WriteAsync(Records("b"));
+        Assert.Empty(Unread(output));
+
+        writer.WriteControl([0x89, 0x00]); // A ping, flushed at once: the frames before it go first, in the same read.
+        var bytes = Take(output);
+        Assert.Equal([0x89, 0x00], bytes[^2..]);
+        Assert.Equal(["a", "b"], Frames(bytes[..^2]));
+
+        writer.WriteAsync(Records("c"));
+        Assert.Empty(Unread(output));
+        _held[0].Execute();
+        Assert.Equal(["c"], Frames(Take(output)));
+    });
+
     /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/>.</summary>
     private void Held(Action test)
     {

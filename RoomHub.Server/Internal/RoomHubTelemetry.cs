@@ -18,8 +18,8 @@ internal sealed class RoomHubTelemetry : IDisposable
 
     private readonly Meter _meter;
 
-    private long _deliveredSignalR;
-    private long _deliveredLegacy;
+    private readonly StripedCounter _deliveredSignalR = new();
+    private readonly StripedCounter _deliveredLegacy = new();
 
     public RoomHubTelemetry(IMeterFactory meterFactory, ConnectionRegistry connections, RedisConnection? redis = null)
     {
@@ -38,11 +38,11 @@ internal sealed class RoomHubTelemetry : IDisposable
 
         MessagesPublished = _meter.CreateCounter<long>("roomhub.messages.published", "{message}", "Messages accepted (stored and published) to a room.");
         MessagesRejected = _meter.CreateCounter<long>("roomhub.messages.rejected", "{message}", "Sends refused or failed, by error.type (the error code).");
-        // Counted in two fields and read at collection: a delivery costs one increment, not a tagged measurement.
+        // Counted in two counters and read at collection: a delivery costs one uncontended add, not a tagged measurement.
         _meter.CreateObservableCounter("roomhub.messages.delivered", () => new[]
         {
-            new Measurement<long>(Volatile.Read(ref _deliveredSignalR), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.SignalR)),
-            new Measurement<long>(Volatile.Read(ref _deliveredLegacy), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.Legacy)),
+            new Measurement<long>(_deliveredSignalR.Read(), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.SignalR)),
+            new Measurement<long>(_deliveredLegacy.Read(), new KeyValuePair<string, object?>(TransportTag, ConnectionRegistry.Legacy)),
         }, "{message}", "Room messages written to a member's connection, by transport.");
         MessageLatency = _meter.CreateHistogram("roomhub.message.latency", "s", "From a message's acceptance (its sentAt) to its first write to a member's connection on this instance: one sample per message, instance and protocol.",
             tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
@@ -79,9 +79,9 @@ internal sealed class RoomHubTelemetry : IDisposable
 
     public void Rejected(string code) => MessagesRejected.Add(1, new KeyValuePair<string, object?>("error.type", code));
 
-    /// <summary>Counts one room message written to one member's connection.</summary>
-    public void Delivered(string transport) =>
-        Interlocked.Increment(ref transport == ConnectionRegistry.Legacy ? ref _deliveredLegacy : ref _deliveredSignalR);
+    /// <summary>Counts room messages written to a member's connection (<paramref name="count"/> of them).</summary>
+    public void Delivered(string transport, int count = 1) =>
+        (transport == ConnectionRegistry.Legacy ? _deliveredLegacy : _deliveredSignalR).Add(count);
 
     /// <summary>Records a room message's latency on this instance: once per message (and protocol), not per member.</summary>
     public void Latency(string transport, DateTimeOffset sentAt) =>

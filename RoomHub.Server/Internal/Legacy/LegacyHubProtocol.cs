@@ -230,9 +230,7 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
 
         Span<byte> header = stackalloc byte[HeaderLength];
         input.Slice(0, HeaderLength).CopyTo(header);
-        var length = BinaryPrimitives.ReadInt32LittleEndian(header);
-        delivery = (length & DeliveryFlag) != 0;
-        length &= ~DeliveryFlag;
+        var length = RecordLength(header, out delivery);
         if (input.Length - HeaderLength < length)
         {
             return false;
@@ -241,6 +239,35 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         payload = input.Slice(HeaderLength, length);
         input = input.Slice(payload.End);
         return true;
+    }
+
+    /// <summary>As above, for records in one piece (what the hub writes with one call), without a sequence's slicing.</summary>
+    public static bool TryReadRecord(ref ReadOnlySpan<byte> input, out ReadOnlySpan<byte> payload, out bool delivery)
+    {
+        payload = default;
+        delivery = false;
+        if (input.Length < HeaderLength)
+        {
+            return false;
+        }
+
+        var length = RecordLength(input, out delivery);
+        if (input.Length - HeaderLength < length)
+        {
+            return false;
+        }
+
+        payload = input.Slice(HeaderLength, length);
+        input = input[(HeaderLength + length)..];
+        return true;
+    }
+
+    /// <summary>A record's payload length, from its header; <paramref name="delivery"/>: the record is a room message's delivery.</summary>
+    private static int RecordLength(ReadOnlySpan<byte> header, out bool delivery)
+    {
+        var length = BinaryPrimitives.ReadInt32LittleEndian(header);
+        delivery = (length & DeliveryFlag) != 0;
+        return length & ~DeliveryFlag;
     }
 
     [ThreadStatic]

@@ -93,6 +93,14 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     /// <summary>Bytes of legacy frames written into the output since its last flush, which the flush round flushes.</summary>
     private int _unflushed;
 
+    /// <summary>
+    /// The output's buffer that legacy frames are written into while no backlog waits, held across writes, and the length
+    /// written into it: committed to the output (<see cref="PipeWriter.Advance"/>) only when the output is written
+    /// otherwise or flushed (see <see cref="HeldOutput"/>).
+    /// </summary>
+    private Memory<byte> _held;
+    private int _heldLength;
+
     /// <summary>In a flush round that has not flushed this writer yet: a write joins no other.</summary>
     private bool _inRound;
 
@@ -210,6 +218,8 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
                     _ = SendBatch();
                 }
 
+                CommitHeld(); // So do the legacy frames written so far.
+
                 var backlog = _backlog is not null;
                 if (opcode == Pong)
                 {
@@ -257,6 +267,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     {
         if (_pongLength > 0)
         {
+            CommitHeld();
             _output.Write(_pong.AsSpan(0, _pongLength));
             _pongLength = 0;
         }
@@ -269,9 +280,6 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         {
             return Written;
         }
-
-        // Whole records: the hub writes each message whole before it flushes.
-        var records = new ReadOnlySequence<byte>(written);
 
         var delivered = 0;
         var join = false;
@@ -292,7 +300,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
                     var target = backlog.Writer;
                     if (messages is null)
                     {
-                        delivered = WriteRecords(target, records);
+                        delivered = WriteRecords(target, written.Span);
                     }
                     else if (!written.IsEmpty)
                     {
@@ -327,7 +335,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
                 try
                 {
                     WriteHeldPong();
-                    delivered = WriteRecords(_output, records);
+                    delivered = WriteRecords(new HeldOutput(this), written.Span);
                 }
                 catch (Exception)
                 {
@@ -340,9 +348,9 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             }
         }
 
-        for (; delivered > 0; delivered--)
+        if (delivered > 0)
         {
-            telemetry.Delivered(ConnectionRegistry.Legacy);
+            telemetry.Delivered(ConnectionRegistry.Legacy, delivered);
         }
 
         FlushRound.Wrote(this, join);
@@ -350,12 +358,14 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     }
 
     /// <summary>Writes each of the legacy hub protocol's records as a text frame; returns how many of them are deliveries.</summary>
-    private static int WriteRecords(PipeWriter target, ReadOnlySequence<byte> records)
+    /// <remarks>Whole records: the hub writes each message whole before it flushes.</remarks>
+    private static int WriteRecords<TTarget>(TTarget target, ReadOnlySpan<byte> records)
+        where TTarget : IBufferWriter<byte>
     {
         var delivered = 0;
         while (LegacyHubProtocol.TryReadRecord(ref records, out var payload, out var delivery))
         {
-            WriteFrame(target, payload.FirstSpan, TextFrame);
+            WriteFrame(target, payload, TextFrame);
             delivered += delivery ? 1 : 0;
         }
 
@@ -376,6 +386,8 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
         _unflushed = 0;
         try
         {
+            CommitHeld();
+
             // Never with the caller's token: the frames are in already, and a canceled wait would drop the backlog.
             var flushed = Flushed(_output.FlushAsync(CancellationToken.None));
             _gone = flushed.IsCompleted && flushed.Result.IsCompleted;
@@ -508,6 +520,8 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
             _closeSent = true;
             _ended = true;
             DropBatch();
+            _held = default; // The output's memory, which is Kestrel's to give back now.
+            _heldLength = 0;
         }
     }
 
@@ -677,13 +691,53 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     private byte MessageFrame => Messages?.ActiveFormat == Microsoft.AspNetCore.Connections.TransferFormat.Binary ? BinaryFrame : TextFrame;
 
     /// <summary>An unmasked, final data frame (a server's frames are never masked): the header, then the payload.</summary>
-    private static void WriteFrame(PipeWriter output, ReadOnlySpan<byte> payload, byte first)
+    private static void WriteFrame<TOutput>(TOutput output, ReadOnlySpan<byte> payload, byte first)
+        where TOutput : IBufferWriter<byte>
     {
         var header = HeaderLength(payload.Length);
         var span = output.GetSpan(header + payload.Length);
         WriteHeader(span, first, payload.Length);
         payload.CopyTo(span[header..]);
         output.Advance(header + payload.Length);
+    }
+
+    /// <summary>
+    /// Legacy frames written into the output's buffer with no call into the output per frame. Kestrel's output pipe takes
+    /// its lock at every <see cref="PipeWriter.Advance"/>, and once its socket sender has contended for that lock, every
+    /// later taking of it is a call into the runtime: a burst's frames to a connection are committed with one Advance
+    /// before the round flushes them (or before anything else is written into the output), not one each.
+    /// </summary>
+    private readonly struct HeldOutput(WebSocketFrameWriter writer) : IBufferWriter<byte>
+    {
+        public void Advance(int count) => writer._heldLength += count;
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => writer.Hold(sizeHint);
+
+        public Span<byte> GetSpan(int sizeHint = 0) => writer.Hold(sizeHint).Span;
+    }
+
+    /// <summary>Room for <paramref name="sizeHint"/> bytes in the held buffer (under the lock): what it holds is committed first when it has too little.</summary>
+    private Memory<byte> Hold(int sizeHint)
+    {
+        if (_held.Length - _heldLength < Math.Max(sizeHint, 1))
+        {
+            CommitHeld();
+            _held = _output.GetMemory(sizeHint);
+        }
+
+        return _held[_heldLength..];
+    }
+
+    /// <summary>Commits the legacy frames written into the held buffer to the output (under the lock), before it is written otherwise or flushed.</summary>
+    private void CommitHeld()
+    {
+        var length = _heldLength;
+        _held = default;
+        _heldLength = 0;
+        if (length > 0)
+        {
+            _output.Advance(length);
+        }
     }
 
     /// <summary>The length of a server frame's header (RFC 6455, section 5.2) for a payload of <paramref name="length"/> bytes.</summary>
