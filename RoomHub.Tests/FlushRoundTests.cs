@@ -119,10 +119,31 @@ public sealed class FlushRoundTests : IDisposable
         Assert.Equal(["c"], Frames(Take(output)));
     });
 
-    /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/>.</summary>
-    private void Held(Action test)
+    [Fact]
+    public void ARoundThatComesUpWhileOtherWorkWaitsGoesBehindItOnceAndTakesWhatThatWorkWrites() => Held(() =>
     {
-        FlushRound.HoldOnThisThread(_held);
+        var (first, firstOutput) = Connect();
+        var (second, secondOutput) = Connect();
+        first.WriteAsync(Records("a"));
+        var round = Assert.Single(_held);
+
+        round.Execute(); // Other work waits: the round goes behind it, unflushed.
+        Assert.Equal([round, round], _held);
+        Assert.Empty(Unread(firstOutput));
+
+        first.WriteAsync(Records("b"));
+        second.WriteAsync(Records("c"));
+        Assert.Equal(2, _held.Count); // Both joined the round that waits; no other was started.
+
+        round.Execute(); // Still busy, but a round goes behind other work once only.
+        Assert.Equal(["a", "b"], Frames(Take(firstOutput)));
+        Assert.Equal(["c"], Frames(Take(secondOutput)));
+    }, busy: () => true);
+
+    /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/> (<paramref name="busy"/>: whether other work waits when one runs).</summary>
+    private void Held(Action test, Func<bool>? busy = null)
+    {
+        FlushRound.HoldOnThisThread(_held, busy);
         try
         {
             test();

@@ -7,6 +7,12 @@ namespace RoomHub.Server.Internal.WebSockets;
 /// frames of them leave in one send, and the round costs one work item, not one per connection. An idle core steals it
 /// sooner, so frames wait for a busy thread only.
 /// </summary>
+/// <remarks>
+/// A round that comes up while other work waits in the thread pool goes once to the back of the pool's shared queue
+/// before it flushes: what that work writes meanwhile (most often more of what the backplane is delivering) joins the
+/// round and leaves in the same sends. A busy instance thus makes fewer, larger sends, which is cheaper for it and for
+/// its clients, who read more per read; an instance with nothing else to do flushes at once.
+/// </remarks>
 internal sealed class FlushRound : IThreadPoolWorkItem
 {
     /// <summary>A thread that keeps writing flushes its round itself after this many writes, so frames never wait long for it.</summary>
@@ -18,13 +24,20 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     [ThreadStatic]
     private static int t_writes;
 
-    /// <summary>Where this thread's rounds go in place of the pool's queue (see <see cref="HoldOnThisThread"/>).</summary>
+    /// <summary>Where this thread's rounds go in place of the pool's queues (see <see cref="HoldOnThisThread"/>).</summary>
     [ThreadStatic]
     private static List<FlushRound>? t_held;
 
+    /// <summary>Whether other work waits, for the rounds this thread holds (see <see cref="HoldOnThisThread"/>).</summary>
+    [ThreadStatic]
+    private static Func<bool>? t_heldBusy;
+
     private readonly Lock _lock = new();
     private readonly List<WebSocketFrameWriter> _writers = [];
+    private readonly List<FlushRound>? _held = t_held;
+    private readonly Func<bool>? _heldBusy = t_heldBusy;
     private bool _started;
+    private bool _deferred;
 
     /// <summary>
     /// Notes a write on this thread (called without the writer's lock). <paramref name="join"/>: the writer has frames to
@@ -40,14 +53,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
                 round = t_round = new FlushRound();
                 t_writes = 0;
                 round.TryJoin(writer);
-                if (t_held is { } held)
-                {
-                    held.Add(round);
-                }
-                else
-                {
-                    ThreadPool.UnsafeQueueUserWorkItem(round, preferLocal: true);
-                }
+                round.Queue(preferLocal: true);
             }
         }
 
@@ -55,20 +61,36 @@ internal sealed class FlushRound : IThreadPoolWorkItem
         {
             t_round = null;
             t_writes = 0;
-            busy.Execute();
+            busy.Flush();
         }
     }
 
     /// <summary>
     /// From now on this thread's rounds are added to <paramref name="held"/>, not queued, for a test to run them when it
-    /// chooses (null: queued again). Either way the thread starts a new round at its next write.
+    /// chooses (null: queued again); <paramref name="busy"/> stands for the pool's queues when such a round runs (none:
+    /// nothing waits). Either way the thread starts a new round at its next write.
     /// </summary>
-    internal static void HoldOnThisThread(List<FlushRound>? held)
+    internal static void HoldOnThisThread(List<FlushRound>? held, Func<bool>? busy = null)
     {
         t_held = held;
+        t_heldBusy = held is null ? null : busy;
         t_round = null;
         t_writes = 0;
     }
+
+    private void Queue(bool preferLocal)
+    {
+        if (_held is not null)
+        {
+            _held.Add(this);
+        }
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal);
+        }
+    }
+
+    private bool OtherWorkWaits() => _held is null ? ThreadPool.PendingWorkItemCount > 0 : _heldBusy?.Invoke() == true;
 
     private bool TryJoin(WebSocketFrameWriter writer)
     {
@@ -84,8 +106,21 @@ internal sealed class FlushRound : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Flushes every writer of the round, once (the work item, or the thread itself after many writes).</summary>
+    /// <summary>The work item: flushes the round, or, the first time it runs while other work waits, goes behind that work.</summary>
     public void Execute()
+    {
+        if (!_deferred && OtherWorkWaits())
+        {
+            _deferred = true;
+            Queue(preferLocal: false);
+            return;
+        }
+
+        Flush();
+    }
+
+    /// <summary>Flushes every writer of the round, once (the work item, or the thread itself after many writes).</summary>
+    public void Flush()
     {
         lock (_lock)
         {
