@@ -24,18 +24,13 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     [ThreadStatic]
     private static int t_writes;
 
-    /// <summary>Where this thread's rounds go in place of the pool's queues (see <see cref="HoldOnThisThread"/>).</summary>
+    /// <summary>Where this thread's rounds go in place of the pool's queues, if anywhere (see <see cref="HoldOnThisThread"/>).</summary>
     [ThreadStatic]
-    private static List<FlushRound>? t_held;
-
-    /// <summary>Whether other work waits, for the rounds this thread holds (see <see cref="HoldOnThisThread"/>).</summary>
-    [ThreadStatic]
-    private static Func<bool>? t_heldBusy;
+    private static Holder? t_holder;
 
     private readonly Lock _lock = new();
     private readonly List<WebSocketFrameWriter> _writers = [];
-    private readonly List<FlushRound>? _held = t_held;
-    private readonly Func<bool>? _heldBusy = t_heldBusy;
+    private readonly Holder? _holder = t_holder;
     private bool _started;
     private bool _deferred;
 
@@ -72,17 +67,16 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     /// </summary>
     internal static void HoldOnThisThread(List<FlushRound>? held, Func<bool>? busy = null)
     {
-        t_held = held;
-        t_heldBusy = held is null ? null : busy;
+        t_holder = held is null ? null : new Holder(held, busy);
         t_round = null;
         t_writes = 0;
     }
 
     private void Queue(bool preferLocal)
     {
-        if (_held is not null)
+        if (_holder is not null)
         {
-            _held.Add(this);
+            _holder.Rounds.Add(this);
         }
         else
         {
@@ -90,7 +84,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
         }
     }
 
-    private bool OtherWorkWaits() => _held is null ? ThreadPool.PendingWorkItemCount > 0 : _heldBusy?.Invoke() == true;
+    private bool OtherWorkWaits() => _holder is null ? ThreadPool.PendingWorkItemCount > 0 : _holder.Busy?.Invoke() == true;
 
     private bool TryJoin(WebSocketFrameWriter writer)
     {
@@ -139,4 +133,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
 
         _writers.Clear();
     }
+
+    /// <summary>A test's hold on a thread's rounds: where they go, and what stands for the pool's queues when one runs.</summary>
+    private sealed record Holder(List<FlushRound> Rounds, Func<bool>? Busy);
 }
