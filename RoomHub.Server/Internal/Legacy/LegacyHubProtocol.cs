@@ -161,11 +161,16 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
         // Everything else (successful completions, pings, close messages) has no legacy frame: legacy clients get no acks.
     }
 
+    /// <summary>
+    /// A message's bytes that SignalR keeps (once per message sent to a group, for every instance's members): written
+    /// into a buffer of this thread's and copied out at their exact size, one array per message.
+    /// </summary>
     public ReadOnlyMemory<byte> GetMessageBytes(HubMessage message)
     {
-        var buffer = new ArrayBufferWriter<byte>();
+        var buffer = t_messageBytes ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
         WriteMessage(message, buffer);
-        return buffer.WrittenMemory;
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>Splits a SignalR error text (<c>"… HubException: CODE: text"</c>) into the code and text of an ERROR frame.</summary>
@@ -272,6 +277,9 @@ internal sealed class LegacyHubProtocol(LegacyFormat format, RoomHubTelemetry? t
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? _scratch;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_messageBytes;
 
     private static ArrayBufferWriter<byte> Scratch => _scratch ??= new ArrayBufferWriter<byte>(1024);
 }
