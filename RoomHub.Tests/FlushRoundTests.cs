@@ -140,48 +140,10 @@ public sealed class FlushRoundTests : IDisposable
         Assert.Equal(["c"], Frames(Take(secondOutput)));
     }, busy: () => true);
 
-    [Fact]
-    public void ARoundThatCameLateStaysOpenOnceAndTakesTheFramesWrittenMeanwhile()
+    /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/> (<paramref name="busy"/>: whether other work waits when one runs).</summary>
+    private void Held(Action test, Func<bool>? busy = null)
     {
-        var waited = FlushRound.LateAfter + TimeSpan.FromTicks(1);
-        Held(() =>
-        {
-            var (first, firstOutput) = Connect();
-            var (second, secondOutput) = Connect();
-            first.WriteAsync(Records("a"));
-            var round = Assert.Single(_held);
-
-            round.Execute(); // It came late: held open, unflushed.
-            Assert.Equal([round, round], _held);
-            Assert.Empty(Unread(firstOutput));
-
-            first.WriteAsync(Records("b"));
-            second.WriteAsync(Records("c"));
-            Assert.Equal(2, _held.Count); // Both joined the round held open; no other was started.
-
-            round.Execute(); // Its hold is over: it flushes, however late, since a round is held once only.
-            Assert.Equal(["a", "b"], Frames(Take(firstOutput)));
-            Assert.Equal(["c"], Frames(Take(secondOutput)));
-        }, waited: () => waited);
-    }
-
-    [Fact]
-    public void ARoundThatCameInTimeFlushesAtOnce() => Held(() =>
-    {
-        var (writer, output) = Connect();
-        writer.WriteAsync(Records("a"));
-        _held[0].Execute();
-        Assert.Equal(["a"], Frames(Take(output)));
-        Assert.Single(_held);
-    }, waited: () => FlushRound.LateAfter);
-
-    /// <summary>
-    /// Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/> (<paramref name="busy"/>: whether
-    /// other work waits when one runs; <paramref name="waited"/>: how long it waited to run).
-    /// </summary>
-    private void Held(Action test, Func<bool>? busy = null, Func<TimeSpan>? waited = null)
-    {
-        FlushRound.HoldOnThisThread(_held, busy, waited);
+        FlushRound.HoldOnThisThread(_held, busy);
         try
         {
             test();
