@@ -6,7 +6,8 @@ namespace RoomHub.Bench.Clients;
 /// <summary>
 /// Spreads connections over several loopback source addresses (127.0.0.1, 127.0.0.2, …): one source address has
 /// only the ephemeral port range (~28k ports) to connect from, so many more idle connections need more addresses.
-/// Each address gets one <see cref="HttpMessageInvoker"/> whose socket is bound to it before connecting.
+/// Each address gets one <see cref="HttpMessageInvoker"/> whose socket is bound to it before connecting, and whose
+/// connections read ahead (<see cref="ReadAheadStream"/>).
 /// </summary>
 internal sealed class SourceAddresses : IDisposable
 {
@@ -27,7 +28,7 @@ internal sealed class SourceAddresses : IDisposable
                     {
                         socket.Bind(new IPEndPoint(local, 0));
                         await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-                        return new NetworkStream(socket, ownsSocket: true);
+                        return new ReadAheadStream(new NetworkStream(socket, ownsSocket: true));
                     }
                     catch
                     {
