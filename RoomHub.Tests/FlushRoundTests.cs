@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
@@ -140,10 +141,126 @@ public sealed class FlushRoundTests : IDisposable
         Assert.Equal(["c"], Frames(Take(secondOutput)));
     }, busy: () => true);
 
-    /// <summary>Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/> (<paramref name="busy"/>: whether other work waits when one runs).</summary>
-    private void Held(Action test, Func<bool>? busy = null)
+    [Fact]
+    public void ARoundThatComesUpWhileTheInstanceIsBehindStaysOpenOnceAndTakesTheNextWrites() => Held(() =>
     {
-        FlushRound.HoldOnThisThread(_held, busy);
+        var (first, firstOutput) = Connect();
+        var (second, secondOutput) = Connect();
+        first.WriteAsync(Records("a"));
+        var round = Assert.Single(_held);
+
+        round.Execute(); // The instance is behind: the round stays open, unflushed.
+        Assert.Equal([round, round], _held);
+        Assert.Empty(Unread(firstOutput));
+
+        first.WriteAsync(Records("b"));
+        second.WriteAsync(Records("c"));
+        Assert.Equal(2, _held.Count); // Both joined the open round; no other was started.
+
+        round.Execute(); // Still behind, but a round is held open once only.
+        Assert.Equal(["a", "b"], Frames(Take(firstOutput)));
+        Assert.Equal(["c"], Frames(Take(secondOutput)));
+    }, behind: () => true);
+
+    [Fact]
+    public void ARoundGoesBehindWaitingWorkAndIsThenHeldOpenWhileTheInstanceIsBehind() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        writer.WriteAsync(Records("a"));
+        var round = Assert.Single(_held);
+
+        round.Execute(); // Behind the waiting work.
+        round.Execute(); // Held open.
+        writer.WriteAsync(Records("b"));
+        Assert.Equal([round, round, round], _held);
+        Assert.Empty(Unread(output));
+
+        round.Execute();
+        Assert.Equal(["a", "b"], Frames(Take(output)));
+    }, busy: () => true, behind: () => true);
+
+    [Fact]
+    public void ARoundHeldOpenCanStillGoBehindWorkThatWaitsWhenItRunsAgain()
+    {
+        var busy = false;
+        Held(() =>
+        {
+            var (writer, output) = Connect();
+            writer.WriteAsync(Records("a"));
+            var round = Assert.Single(_held);
+
+            round.Execute(); // Nothing waits, but the instance is behind: held open.
+            busy = true;
+            round.Execute(); // Work waits now: behind it, once.
+            writer.WriteAsync(Records("b"));
+            Assert.Equal([round, round, round], _held);
+            Assert.Empty(Unread(output));
+
+            round.Execute();
+            Assert.Equal(["a", "b"], Frames(Take(output)));
+        }, busy: () => busy, behind: () => true);
+    }
+
+    [Fact]
+    public void ARoundIsNotHeldWhileTheInstanceIsNotBehind() => Held(() =>
+    {
+        var (writer, output) = Connect();
+        writer.WriteAsync(Records("a"));
+        _held[0].Execute();
+        Assert.Equal(["a"], Frames(Take(output)));
+    }, behind: () => false);
+
+    [Fact]
+    public void TheInstanceIsBehindOnlyWhileManyRecentRoundsCameUpLate()
+    {
+        var share = default(LateRounds.Share);
+        var now = 1L;
+        long Next() => now += Stopwatch.Frequency / 1000; // A round every millisecond.
+
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.False(share.Add(late: i % 50 == 0, Next())); // One in fifty (a collection, a burst): not behind.
+        }
+
+        var rounds = 0;
+        while (!share.Add(late: rounds % 3 == 0, Next())) // One in three.
+        {
+            Assert.True(++rounds < 100, "one round in three came up late, and the instance was never behind");
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.True(share.Add(late: i % 10 == 0, Next())); // Fewer late rounds while rounds are held: still behind.
+        }
+
+        rounds = 0;
+        while (share.Add(late: false, Next()))
+        {
+            Assert.True(++rounds < 200, "no round came up late, and the instance stayed behind");
+        }
+    }
+
+    [Fact]
+    public void AShareWithNoRoundsForAWhileStartsAgainFromNoneLate()
+    {
+        var share = default(LateRounds.Share);
+        var now = 1L;
+        while (!share.Add(late: true, now += Stopwatch.Frequency / 1000))
+        {
+        }
+
+        now += (long)(LateRounds.Share.Forget.TotalSeconds * Stopwatch.Frequency) + Stopwatch.Frequency / 1000;
+        Assert.False(share.Add(late: true, now));
+        Assert.Equal(LateRounds.Share.Weight, share.Value, 6);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/> holding this thread's rounds in <see cref="_held"/> (<paramref name="busy"/>: whether
+    /// other work waits when one runs; <paramref name="behind"/>: whether the instance is behind).
+    /// </summary>
+    private void Held(Action test, Func<bool>? busy = null, Func<bool>? behind = null)
+    {
+        FlushRound.HoldOnThisThread(_held, busy, behind);
         try
         {
             test();

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace RoomHub.Server.Internal.WebSockets;
 
 /// <summary>
@@ -8,15 +10,27 @@ namespace RoomHub.Server.Internal.WebSockets;
 /// sooner, so frames wait for a busy thread only.
 /// </summary>
 /// <remarks>
+/// <para>
 /// A round that comes up while other work waits in the thread pool goes once to the back of the pool's shared queue
 /// before it flushes: what that work writes meanwhile (most often more of what the backplane is delivering) joins the
 /// round and leaves in the same sends. A busy instance thus makes fewer, larger sends, which is cheaper for it and for
 /// its clients, who read more per read; an instance with nothing else to do flushes at once.
+/// </para>
+/// <para>
+/// A round that comes up while the instance is behind (<see cref="LateRounds"/>: many recent rounds came up late) stays
+/// open <see cref="HoldWhenBehind"/> more, once, so the frames of the next messages join it (and when it runs again, it
+/// may still go behind waiting work, if it has not yet). On a saturated machine that is where the time goes: each send,
+/// and each of its clients' reads, then carries several times more frames. An instance with a core to spare holds no
+/// round: its rounds come up late only now and then, and the verdict needs many of them.
+/// </para>
 /// </remarks>
 internal sealed class FlushRound : IThreadPoolWorkItem
 {
     /// <summary>A thread that keeps writing flushes its round itself after this many writes, so frames never wait long for it.</summary>
     internal const int MaxWrites = 2048;
+
+    /// <summary>How long a round that comes up while the instance is behind stays open before it runs again.</summary>
+    internal static readonly TimeSpan HoldWhenBehind = TimeSpan.FromMilliseconds(4);
 
     [ThreadStatic]
     private static FlushRound? t_round;
@@ -33,6 +47,8 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     private readonly Holder? _holder = t_holder;
     private bool _started;
     private bool _deferred;
+    private bool _heldOpen;
+    private long _queuedAt;
 
     /// <summary>
     /// Notes a write on this thread (called without the writer's lock). <paramref name="join"/>: the writer has frames to
@@ -62,18 +78,20 @@ internal sealed class FlushRound : IThreadPoolWorkItem
 
     /// <summary>
     /// From now on this thread's rounds are added to <paramref name="held"/>, not queued, for a test to run them when it
-    /// chooses (null: queued again); <paramref name="busy"/> stands for the pool's queues when such a round runs (none:
-    /// nothing waits). Either way the thread starts a new round at its next write.
+    /// chooses, and so are those held open (null: queued again); <paramref name="busy"/> stands for the pool's queues when
+    /// such a round runs (none: nothing waits), and <paramref name="behind"/> for <see cref="LateRounds.IsBehind"/> (none:
+    /// not behind). Either way the thread starts a new round at its next write.
     /// </summary>
-    internal static void HoldOnThisThread(List<FlushRound>? held, Func<bool>? busy = null)
+    internal static void HoldOnThisThread(List<FlushRound>? held, Func<bool>? busy = null, Func<bool>? behind = null)
     {
-        t_holder = held is null ? null : new Holder(held, busy);
+        t_holder = held is null ? null : new Holder(held, busy, behind);
         t_round = null;
         t_writes = 0;
     }
 
     private void Queue(bool preferLocal)
     {
+        _queuedAt = Stopwatch.GetTimestamp();
         if (_holder is not null)
         {
             _holder.Rounds.Add(this);
@@ -85,6 +103,8 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     }
 
     private bool OtherWorkWaits() => _holder is null ? ThreadPool.PendingWorkItemCount > 0 : _holder.Busy?.Invoke() == true;
+
+    private bool Behind() => _holder is null ? LateRounds.IsBehind : _holder.Behind?.Invoke() == true;
 
     private bool TryJoin(WebSocketFrameWriter writer)
     {
@@ -100,9 +120,17 @@ internal sealed class FlushRound : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>The work item: flushes the round, or, the first time it runs while other work waits, goes behind that work.</summary>
+    /// <summary>
+    /// The work item: flushes the round; or, the first time it runs while other work waits, goes behind that work; or,
+    /// the first time it runs while the instance is behind, stays open a while (see the remarks).
+    /// </summary>
     public void Execute()
     {
+        if (!_deferred && !_heldOpen && _holder is null)
+        {
+            LateRounds.Ran(Stopwatch.GetElapsedTime(_queuedAt));
+        }
+
         if (!_deferred && OtherWorkWaits())
         {
             _deferred = true;
@@ -110,7 +138,25 @@ internal sealed class FlushRound : IThreadPoolWorkItem
             return;
         }
 
+        if (!_heldOpen && Behind())
+        {
+            _heldOpen = true;
+            HoldOpen();
+            return;
+        }
+
         Flush();
+    }
+
+    private void HoldOpen()
+    {
+        if (_holder is not null)
+        {
+            _holder.Rounds.Add(this);
+            return;
+        }
+
+        _ = Task.Delay(HoldWhenBehind).ContinueWith(static (_, round) => ((FlushRound)round!).Execute(), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>Flushes every writer of the round, once (the work item, or the thread itself after many writes).</summary>
@@ -134,6 +180,9 @@ internal sealed class FlushRound : IThreadPoolWorkItem
         _writers.Clear();
     }
 
-    /// <summary>A test's hold on a thread's rounds: where they go, and what stands for the pool's queues when one runs.</summary>
-    private sealed record Holder(List<FlushRound> Rounds, Func<bool>? Busy);
+    /// <summary>
+    /// A test's hold on a thread's rounds: where they go (queued, or held open), and what stands for the pool's queues and
+    /// for <see cref="LateRounds.IsBehind"/> when one runs.
+    /// </summary>
+    private sealed record Holder(List<FlushRound> Rounds, Func<bool>? Busy, Func<bool>? Behind);
 }
