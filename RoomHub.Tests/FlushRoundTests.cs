@@ -144,8 +144,8 @@ public sealed class FlushRoundTests : IDisposable
     [Fact]
     public void ARoundThatComesUpWhileTheInstanceIsBehindStaysOpenOnceAndTakesTheNextWrites() => Held(() =>
     {
-        var (first, firstOutput) = Connect();
-        var (second, secondOutput) = Connect();
+        var (first, firstOutput) = Opened();
+        var (second, secondOutput) = Opened();
         first.WriteAsync(Records("a"));
         var round = Assert.Single(_held);
 
@@ -165,7 +165,7 @@ public sealed class FlushRoundTests : IDisposable
     [Fact]
     public void ARoundGoesBehindWaitingWorkAndIsThenHeldOpenWhileTheInstanceIsBehind() => Held(() =>
     {
-        var (writer, output) = Connect();
+        var (writer, output) = Opened();
         writer.WriteAsync(Records("a"));
         var round = Assert.Single(_held);
 
@@ -185,7 +185,7 @@ public sealed class FlushRoundTests : IDisposable
         var busy = false;
         Held(() =>
         {
-            var (writer, output) = Connect();
+            var (writer, output) = Opened();
             writer.WriteAsync(Records("a"));
             var round = Assert.Single(_held);
 
@@ -200,6 +200,18 @@ public sealed class FlushRoundTests : IDisposable
             Assert.Equal(["a", "b"], Frames(Take(output)));
         }, busy: () => busy, behind: () => true);
     }
+
+    [Fact]
+    public void ARoundWithAConnectionsFirstOutputIsNotHeldWhileTheInstanceIsBehind() => Held(() =>
+    {
+        var (opened, openedOutput) = Opened();
+        var (fresh, freshOutput) = Connect();
+        opened.WriteAsync(Records("a"));
+        fresh.WriteAsync(Records("first")); // What a SignalR client's handshake answer is: nothing flushed before it.
+        Assert.Single(_held).Execute();
+        Assert.Equal(["a"], Frames(Take(openedOutput)));
+        Assert.Equal(["first"], Frames(Take(freshOutput)));
+    }, behind: () => true);
 
     [Fact]
     public void ARoundIsNotHeldWhileTheInstanceIsNotBehind() => Held(() =>
@@ -278,6 +290,23 @@ public sealed class FlushRoundTests : IDisposable
         var writer = new WebSocketFrameWriter(output.Writer, _telemetry, new PipeOptions(useSynchronizationContext: false));
         Assert.True(writer.WriteAsync("{}\u001e"u8.ToArray()).IsCompleted);
         Assert.Empty(_held);
+        return (writer, output);
+    }
+
+    /// <summary>A connection as <see cref="Connect"/> makes it, that has flushed once already (its first output is never held).</summary>
+    private (WebSocketFrameWriter Writer, Pipe Output) Opened()
+    {
+        var (writer, output) = Connect();
+        Assert.True(writer.Opening);
+        writer.WriteAsync(Records("opening"));
+        while (Unread(output).Length == 0)
+        {
+            _held[^1].Execute(); // Its round, never held, though it may go behind waiting work first.
+        }
+
+        Assert.Equal(["opening"], Frames(Take(output)));
+        Assert.False(writer.Opening);
+        _held.Clear();
         return (writer, output);
     }
 

@@ -21,7 +21,8 @@ namespace RoomHub.Server.Internal.WebSockets;
 /// open <see cref="HoldWhenBehind"/> more, once, so the frames of the next messages join it (and when it runs again, it
 /// may still go behind waiting work, if it has not yet). On a saturated machine that is where the time goes: each send,
 /// and each of its clients' reads, then carries several times more frames. An instance with a core to spare holds no
-/// round: its rounds come up late only now and then, and the verdict needs many of them.
+/// round: its rounds come up late only now and then, and the verdict needs many of them. Nor is a round held that carries
+/// a connection's first output (<see cref="WebSocketFrameWriter.Opening"/>).
 /// </para>
 /// </remarks>
 internal sealed class FlushRound : IThreadPoolWorkItem
@@ -48,6 +49,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
     private bool _started;
     private bool _deferred;
     private bool _heldOpen;
+    private bool _opening;
     private long _queuedAt;
 
     /// <summary>
@@ -116,6 +118,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
             }
 
             _writers.Add(writer);
+            _opening |= writer.Opening;
             return true;
         }
     }
@@ -138,7 +141,7 @@ internal sealed class FlushRound : IThreadPoolWorkItem
             return;
         }
 
-        if (!_heldOpen && Behind())
+        if (!_heldOpen && !_opening && Behind())
         {
             _heldOpen = true;
             HoldOpen();

@@ -107,8 +107,18 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     /// <summary>A flush of a batch found the client gone: the hub's later writes are told so.</summary>
     private bool _gone;
 
+    /// <summary>Something was flushed into the output (set under the lock, read by flush rounds without it).</summary>
+    private volatile bool _flushedOnce;
+
     /// <summary>The session is over (<see cref="End"/>): the output is not touched any more, not even flushed.</summary>
     private bool _ended;
+
+    /// <summary>
+    /// Nothing has been flushed yet: what waits is the connection's first output, a SignalR client's handshake answer
+    /// among it, which a flush round never holds open (the connection may be cut right after it, when its session cannot
+    /// be restored, and the client must have read the answer to reconnect by itself).
+    /// </summary>
+    internal bool Opening => !_flushedOnce;
 
     /// <summary>Completes once no frame waits in a backlog: everything written is in the connection's output.</summary>
     public Task Drained
@@ -384,6 +394,7 @@ internal sealed class WebSocketFrameWriter(PipeWriter output, RoomHubTelemetry t
     private ValueTask<FlushResult> FlushOutput()
     {
         _unflushed = 0;
+        _flushedOnce = true;
         try
         {
             CommitHeld();
