@@ -216,7 +216,7 @@ public sealed class FlushRoundTests : IDisposable
     [Fact]
     public void ARoundIsNotHeldWhileTheInstanceIsNotBehind() => Held(() =>
     {
-        var (writer, output) = Connect();
+        var (writer, output) = Opened();
         writer.WriteAsync(Records("a"));
         _held[0].Execute();
         Assert.Equal(["a"], Frames(Take(output)));
