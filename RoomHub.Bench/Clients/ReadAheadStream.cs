@@ -66,8 +66,7 @@ internal sealed class ReadAheadStream(Stream inner) : Stream
         _start += count;
         if (_start == _end)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            ReturnBuffer();
         }
 
         return count;
@@ -97,11 +96,7 @@ internal sealed class ReadAheadStream(Stream inner) : Stream
         if (disposing)
         {
             inner.Dispose();
-            if (_buffer is { } buffer)
-            {
-                _buffer = null;
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            ReturnBuffer();
         }
 
         base.Dispose(disposing);
@@ -110,12 +105,17 @@ internal sealed class ReadAheadStream(Stream inner) : Stream
     public override async ValueTask DisposeAsync()
     {
         await inner.DisposeAsync().ConfigureAwait(false);
+        ReturnBuffer();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Gives the buffer back to the pool, if one is rented.</summary>
+    private void ReturnBuffer()
+    {
         if (_buffer is { } buffer)
         {
             _buffer = null;
             ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        GC.SuppressFinalize(this);
     }
 }
